@@ -1,0 +1,153 @@
+/*
+ * ssPlatform.h --
+ *
+ *	The one header between socketserver's platform-neutral code and the
+ *	operating system. Everything here is implemented in unix/ (and, later,
+ *	win/). Functions return 0 or an errno value; none throws, none touches
+ *	a Tcl interp.
+ */
+
+#ifndef SS_PLATFORM_H
+#define SS_PLATFORM_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace socketserver {
+
+/*
+ * UniqueFd: owns one descriptor and closes it exactly once. Move-only.
+ */
+class UniqueFd {
+public:
+    UniqueFd() noexcept = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd &&other) noexcept : fd_(other.Release()) {}
+    UniqueFd &operator=(UniqueFd &&other) noexcept {
+	if (this != &other) {
+	    Reset(other.Release());
+	}
+	return *this;
+    }
+    UniqueFd(const UniqueFd &) = delete;
+    UniqueFd &operator=(const UniqueFd &) = delete;
+    ~UniqueFd() { Reset(); }
+
+    int Get() const noexcept { return fd_; }
+    bool Valid() const noexcept { return fd_ >= 0; }
+    int Release() noexcept { int fd = fd_; fd_ = -1; return fd; }
+    void Reset(int fd = -1) noexcept;	/* Closes the old one, if any. */
+
+private:
+    int fd_ = -1;
+};
+
+/*
+ * Listening sockets.
+ */
+struct ListenSpec {
+    std::string host;		/* Empty: every local address, v6 and v4. */
+    int port = 0;		/* 0: let the system pick one. */
+    int backlog = 0;		/* 0: the system's maximum. */
+    bool reusePort = false;
+};
+
+struct Listener {
+    UniqueFd fd;
+    std::string address;	/* Numeric, as bound. */
+    int port = 0;
+};
+
+/*
+ * The reason OpenListeners failed: an errno value, or a resolver failure
+ * with its message.
+ */
+struct ListenError {
+    int posixError = 0;
+    std::string resolverMessage;
+};
+
+int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
+	ListenError &error);
+
+/*
+ * Accepts one connection from a non-blocking listener. On success, conn is
+ * a blocking, close-on-exec descriptor and peer is "address port" with an
+ * IPv4 peer in plain dotted form. Returns 0 or errno (EAGAIN: none waiting).
+ */
+int AcceptConnection(int listenFd, UniqueFd &conn, std::string &peer);
+
+/*
+ * Connected AF_UNIX pairs, both ends close-on-exec. SEQPACKET keeps
+ * message boundaries (the control channels); STREAM is a plain byte pipe.
+ */
+int MakeSeqpacketPair(UniqueFd &a, UniqueFd &b);
+int MakeStreamPair(UniqueFd &a, UniqueFd &b);
+
+/*
+ * Sends one message, with passFd (or -1 for none) attached as SCM_RIGHTS.
+ * Never blocks and never raises SIGPIPE. Returns 0 or errno.
+ */
+int SendMessage(int sock, const void *data, size_t len, int passFd);
+
+/*
+ * Receives one message. A passed descriptor lands in fdOut, close-on-exec.
+ * blocking selects whether to wait. Returns the length (0: the peer has
+ * closed) or -errno.
+ */
+long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
+	bool blocking);
+
+/*
+ * The dispatcher's sleep: waits until one of fds is readable (or hung up),
+ * or timeoutMs passes (-1: forever). Sets ready[i]. Returns 0 or errno.
+ */
+int WaitReadable(const std::vector<int> &fds, std::vector<bool> &ready,
+	int timeoutMs);
+
+/*
+ * A self-wakeup: Signal makes ReadFd readable until Drain.
+ */
+class Wakeup {
+public:
+    int Open();
+    int ReadFd() const { return read_.Get(); }
+    void Signal();
+    void Drain();
+    void Close() { read_.Reset(); write_.Reset(); }
+private:
+    UniqueFd read_, write_;
+};
+
+/*
+ * An anonymous memory page shared with processes forked later.
+ */
+class SharedPage {
+public:
+    SharedPage() = default;
+    SharedPage(const SharedPage &) = delete;
+    SharedPage &operator=(const SharedPage &) = delete;
+    ~SharedPage();
+    int Map(size_t size);
+    void *Address() const { return addr_; }
+private:
+    void *addr_ = nullptr;
+    size_t size_ = 0;
+};
+
+/*
+ * Descriptor facts and chores.
+ */
+bool IsSocket(int fd);
+int OpenModeOf(int fd, bool &readable, bool &writable);
+int ProcessId();
+int ReplaceWithNullDevice(int fd);	/* Async-signal-safe. */
+void CloseRaw(int fd);			/* Async-signal-safe. */
+int InstallForkHandlers(void (*prepare)(), void (*parent)(),
+	void (*child)());
+
+} // namespace socketserver
+
+#endif /* SS_PLATFORM_H */

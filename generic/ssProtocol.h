@@ -1,0 +1,95 @@
+/*
+ * ssProtocol.h --
+ *
+ *	The messages between a worker and the dispatcher, written once for
+ *	both ends. Every message is one SEQPACKET datagram: a fixed header,
+ *	then (for CONN) the peer as text "address port". REGISTER and CONN
+ *	carry one descriptor as SCM_RIGHTS.
+ *
+ *	registration socket   worker -> dispatcher   REGISTER + private fd
+ *	private channel       worker -> dispatcher   READY, ACK
+ *	private channel       dispatcher -> worker   CONN + connection fd
+ */
+
+#ifndef SS_PROTOCOL_H
+#define SS_PROTOCOL_H
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace socketserver {
+
+enum class MsgType : uint8_t {
+    Register = 1,
+    Ready = 2,
+    Ack = 3,
+    Conn = 4,
+};
+
+constexpr uint32_t kMagic = 0x53534432;	/* "SSD2" */
+constexpr size_t kMaxPeerText = 128;
+
+struct MsgHeader {
+    uint32_t magic;
+    MsgType type;
+    uint8_t reserved[3];
+    uint32_t pid;		/* REGISTER: the worker's process. */
+};
+
+constexpr size_t kMaxMessage = sizeof(MsgHeader) + kMaxPeerText;
+
+/*
+ * A message as it travels: header plus optional text.
+ */
+struct Message {
+    MsgHeader header{};
+    char text[kMaxPeerText] = {};
+    size_t textLen = 0;
+
+    static Message Make(MsgType type, uint32_t pid = 0) {
+	Message m;
+	m.header.magic = kMagic;
+	m.header.type = type;
+	m.header.pid = pid;
+	return m;
+    }
+    size_t Size() const { return sizeof(MsgHeader) + textLen; }
+    void SetText(const std::string &s) {
+	textLen = s.size() < kMaxPeerText ? s.size() : kMaxPeerText;
+	std::memcpy(text, s.data(), textLen);
+    }
+    std::string Text() const { return std::string(text, textLen); }
+
+    /*
+     * Copies wire bytes into a message. Returns false if they are not a
+     * well-formed message of ours (garbage from a hostile peer).
+     */
+    static bool Parse(const char *buf, size_t len, Message &out) {
+	if (len < sizeof(MsgHeader) || len > kMaxMessage) {
+	    return false;
+	}
+	std::memcpy(&out.header, buf, sizeof(MsgHeader));
+	out.textLen = len - sizeof(MsgHeader);
+	std::memcpy(out.text, buf + sizeof(MsgHeader), out.textLen);
+	if (out.header.magic != kMagic) {
+	    return false;
+	}
+	switch (out.header.type) {
+	case MsgType::Register: case MsgType::Ready: case MsgType::Ack:
+	    return out.textLen == 0;
+	case MsgType::Conn:
+	    return true;
+	}
+	return false;
+    }
+    /* Wire bytes: the header and text are contiguous in this layout. */
+    const void *Data() const { return &header; }
+};
+
+static_assert(offsetof(Message, text) == sizeof(MsgHeader),
+	"header and text must be contiguous on the wire");
+
+} // namespace socketserver
+
+#endif /* SS_PROTOCOL_H */

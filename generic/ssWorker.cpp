@@ -1,0 +1,412 @@
+/*
+ * ssWorker.cpp --
+ *
+ *	The worker side of the hand-off. `client` registers a private
+ *	SEQPACKET channel with the dispatcher (once per interp and server, and
+ *	again in a forked child) and sends READY. When a connection arrives,
+ *	the worker ACKs at once, wraps the descriptor in a Tcl TCP channel and
+ *	calls the handler at global level.
+ */
+
+#include "ssWorker.h"
+
+#include "ssProtocol.h"
+#include "ssRegistry.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace socketserver {
+
+namespace {
+
+constexpr const char *kAssocKey = "socketserver::worker";
+
+struct InterpWorkers;
+
+struct WorkerLink {
+    InterpWorkers *owner = nullptr;
+    uint64_t serverId = 0;
+    int port = 0;
+    UniqueFd fd;
+    int pid = 0;		/* The process that registered fd. */
+    Tcl_Obj *handler = nullptr;
+    bool armed = false;
+};
+
+struct InterpWorkers {
+    Tcl_Interp *interp = nullptr;
+    std::map<uint64_t, std::unique_ptr<WorkerLink>> links;
+};
+
+void LinkReadable(ClientData clientData, int mask);
+
+/*
+ * SetPosixError --
+ *	Leaves "what: message" in interp with errorCode POSIX, as Tcl's
+ *	socket command words its failures.
+ */
+
+int
+SetPosixError(Tcl_Interp *interp, const std::string &what, int err)
+{
+    errno = err;
+    const char *msg = Tcl_PosixError(interp);
+    Tcl_SetObjResult(interp, Tcl_ObjPrintf("%s: %s", what.c_str(), msg));
+    return TCL_ERROR;
+}
+
+/*
+ * CloseLink --
+ *	Stops watching a link's channel, closes it and frees the link. The
+ *	dispatcher sees end-of-file and re-sends anything unacknowledged.
+ */
+
+void
+CloseLink(std::unique_ptr<WorkerLink> link, bool haveLock = false)
+{
+    if (link->fd.Valid()) {
+	Tcl_DeleteFileHandler(link->fd.Get());
+	Registry &r = Registry::Get();
+	std::unique_lock<std::mutex> lock(r.Mutex(), std::defer_lock);
+	if (!haveLock) {
+	    lock.lock();
+	}
+	r.UntrackWorkerFd(&link->fd);
+	link->fd.Reset();
+    }
+    if (link->handler) {
+	Tcl_DecrRefCount(link->handler);
+    }
+}
+
+std::unique_ptr<WorkerLink>
+TakeLink(InterpWorkers *workers, uint64_t serverId)
+{
+    auto it = workers->links.find(serverId);
+    if (it == workers->links.end()) {
+	return nullptr;
+    }
+    std::unique_ptr<WorkerLink> link = std::move(it->second);
+    workers->links.erase(it);
+    return link;
+}
+
+void
+DeleteInterpWorkers(ClientData clientData, Tcl_Interp *)
+{
+    std::unique_ptr<InterpWorkers> workers(
+	    static_cast<InterpWorkers *>(clientData));
+    for (auto &entry : workers->links) {
+	CloseLink(std::move(entry.second));
+    }
+}
+
+InterpWorkers *
+GetInterpWorkers(Tcl_Interp *interp)
+{
+    auto workers = static_cast<InterpWorkers *>(
+	    Tcl_GetAssocData(interp, kAssocKey, nullptr));
+    if (!workers) {
+	auto fresh = std::make_unique<InterpWorkers>();
+	fresh->interp = interp;
+	workers = fresh.release();	/* Owned by the AssocData now. */
+	Tcl_SetAssocData(interp, kAssocKey, DeleteInterpWorkers, workers);
+    }
+    return workers;
+}
+
+/*
+ * FindServer --
+ *	Looks up the server a worker asks for (port, or the process's first
+ *	server). Expects the registry lock. Returns nullptr with an error in
+ *	interp if there is none.
+ */
+
+Server *
+FindServer(Tcl_Interp *interp, Registry &r, std::optional<int> port)
+{
+    Server *server = port ? r.FindByPort(*port) : r.First();
+    if (server) {
+	return server;
+    }
+    if (port) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"no socketserver on port %d", *port));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER",
+		std::to_string(*port).c_str(), nullptr);
+    } else {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj("no socketserver to take"
+		" connections from: call \"::socketserver::socket server\""
+		" first", -1));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", nullptr);
+    }
+    return nullptr;
+}
+
+/*
+ * RegisterLink --
+ *	Makes a private channel, sends the dispatcher's end to server over
+ *	its registration socket, and watches the worker's end. Expects the
+ *	registry lock. Returns the link, or nullptr with an error in interp.
+ */
+
+std::unique_ptr<WorkerLink>
+RegisterLink(Tcl_Interp *interp, InterpWorkers *workers, Registry &r,
+	Server *server)
+{
+    auto link = std::make_unique<WorkerLink>();
+    link->owner = workers;
+    link->serverId = r.IdOf(server);
+    link->port = server->Port();
+    link->pid = ProcessId();
+
+    UniqueFd dispatcherEnd;
+    int err = MakeSeqpacketPair(link->fd, dispatcherEnd);
+    if (!err) {
+	Message msg = Message::Make(MsgType::Register, link->pid);
+	err = SendMessage(server->RegistrationFd(), msg.Data(), msg.Size(),
+		dispatcherEnd.Get());
+    }
+    if (err) {
+	SetPosixError(interp, "couldn't register with socketserver on port "
+		+ std::to_string(link->port), err);
+	return nullptr;
+    }
+    r.TrackWorkerFd(&link->fd, Tcl_GetCurrentThread());
+    Tcl_CreateFileHandler(link->fd.Get(), TCL_READABLE, LinkReadable,
+	    link.get());
+    return link;
+}
+
+/*
+ * SendReady --
+ *	Tells the dispatcher this link can take one connection. Returns 0 or
+ *	errno.
+ */
+
+int
+SendReady(WorkerLink *link)
+{
+    Message msg = Message::Make(MsgType::Ready);
+    int err = SendMessage(link->fd.Get(), msg.Data(), msg.Size(), -1);
+    if (!err) {
+	link->armed = true;
+    }
+    return err;
+}
+
+/*
+ * ReportLostServer --
+ *	Raises a background error in an armed worker whose server has gone.
+ */
+
+void
+ReportLostServer(Tcl_Interp *interp, int port)
+{
+    Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+	    "socketserver: lost the server on port %d", port));
+    Tcl_SetErrorCode(interp, "SOCKETSERVER", "LOST",
+	    std::to_string(port).c_str(), nullptr);
+    Tcl_BackgroundException(interp, TCL_ERROR);
+}
+
+/*
+ * ReregisterInChild --
+ *	In a process forked from a worker: drops the channel inherited from
+ *	the parent (already replaced by /dev/null) and, if the link was
+ *	armed, registers and arms anew with the same handler.
+ */
+
+void
+ReregisterInChild(InterpWorkers *workers, uint64_t serverId)
+{
+    std::unique_ptr<WorkerLink> old = TakeLink(workers, serverId);
+    bool wasArmed = old->armed;
+    int port = old->port;
+    Tcl_Obj *handler = old->handler;
+    Tcl_IncrRefCount(handler);
+    CloseLink(std::move(old));
+    if (wasArmed && ArmWorker(workers->interp, port, handler) != TCL_OK) {
+	Tcl_BackgroundException(workers->interp, TCL_ERROR);
+    }
+    Tcl_DecrRefCount(handler);
+}
+
+/*
+ * InvokeHandler --
+ *	Wraps an accepted descriptor in a Tcl TCP channel and calls
+ *	{*}handler chan address port at global level. As Tcl's own accept
+ *	callback does: an error is a background error and closes the
+ *	channel, unless the handler already did.
+ */
+
+void
+InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
+	const std::string &peer)
+{
+    char address[kMaxPeerText + 1] = "";
+    int port = 0;
+    std::sscanf(peer.c_str(), "%128s %d", address, &port);
+
+    Tcl_Channel chan = Tcl_MakeTcpClientChannel(
+	    reinterpret_cast<ClientData>(static_cast<intptr_t>(conn.Get())));
+    if (!chan) {
+	return;			/* conn closes here. */
+    }
+    conn.Release();		/* The channel owns it now. */
+    Tcl_RegisterChannel(interp, chan);
+    Tcl_RegisterChannel(nullptr, chan);	/* Hold it across the call. */
+
+    Tcl_Obj *cmd = Tcl_DuplicateObj(handler);
+    Tcl_IncrRefCount(cmd);
+    Tcl_ListObjAppendElement(nullptr, cmd,
+	    Tcl_NewStringObj(Tcl_GetChannelName(chan), -1));
+    Tcl_ListObjAppendElement(nullptr, cmd, Tcl_NewStringObj(address, -1));
+    Tcl_ListObjAppendElement(nullptr, cmd, Tcl_NewIntObj(port));
+    int objc;
+    Tcl_Obj **objv;
+    Tcl_ListObjGetElements(nullptr, cmd, &objc, &objv);
+
+    Tcl_Preserve(interp);
+    int code = Tcl_EvalObjv(interp, objc, objv, TCL_EVAL_GLOBAL);
+    if (code != TCL_OK) {
+	Tcl_BackgroundException(interp, code);
+	Tcl_UnregisterChannel(interp, chan);
+    }
+    Tcl_UnregisterChannel(nullptr, chan);
+    Tcl_Release(interp);
+    Tcl_DecrRefCount(cmd);
+}
+
+/*
+ * LinkReadable --
+ *	File handler on a private channel. CONN: acknowledge, disarm, call the
+ *	handler. End-of-file or anything malformed: the server is gone.
+ */
+
+void
+LinkReadable(ClientData clientData, int)
+{
+    auto link = static_cast<WorkerLink *>(clientData);
+    InterpWorkers *workers = link->owner;
+    Tcl_Interp *interp = workers->interp;
+    uint64_t serverId = link->serverId;
+
+    if (link->pid != ProcessId()) {
+	ReregisterInChild(workers, serverId);
+	return;
+    }
+
+    char buf[kMaxMessage];
+    UniqueFd conn;
+    long n = ReceiveMessage(link->fd.Get(), buf, sizeof(buf), conn, false);
+    if (n == -EAGAIN) {
+	return;
+    }
+    Message msg;
+    if (n <= 0 || !Message::Parse(buf, n, msg)
+	    || msg.header.type != MsgType::Conn || !conn.Valid()) {
+	bool wasArmed = link->armed;
+	int port = link->port;
+	CloseLink(TakeLink(workers, serverId));
+	if (wasArmed) {
+	    ReportLostServer(interp, port);
+	}
+	return;
+    }
+
+    Message ack = Message::Make(MsgType::Ack);
+    SendMessage(link->fd.Get(), ack.Data(), ack.Size(), -1);
+    link->armed = false;
+    Tcl_Obj *handler = link->handler;
+    Tcl_IncrRefCount(handler);
+    InvokeHandler(interp, handler, std::move(conn), msg.Text());
+    Tcl_DecrRefCount(handler);	/* link may be gone by now. */
+}
+
+} // namespace
+
+/*
+ * ArmWorker --
+ *	Implements `client`: checks the handler names a command, registers
+ *	this interp with the server if it has no live link (or inherited one
+ *	across fork), stores the handler, and sends READY unless already
+ *	armed (a second `client` only replaces the handler).
+ */
+
+int
+ArmWorker(Tcl_Interp *interp, std::optional<int> port, Tcl_Obj *handler)
+{
+    int objc;
+    Tcl_Obj **objv;
+    if (Tcl_ListObjGetElements(interp, handler, &objc, &objv) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (objc == 0 || !Tcl_GetCommandFromObj(interp, objv[0])) {
+	const char *name = objc ? Tcl_GetString(objv[0]) : "";
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"invalid command name \"%s\"", name));
+	Tcl_SetErrorCode(interp, "TCL", "LOOKUP", "COMMAND", name, nullptr);
+	return TCL_ERROR;
+    }
+
+    InterpWorkers *workers = GetInterpWorkers(interp);
+    Registry &r = Registry::Get();
+    WorkerLink *link;
+    {
+	std::unique_lock<std::mutex> lock(r.Mutex());
+	Server *server = FindServer(interp, r, port);
+	if (!server) {
+	    return TCL_ERROR;
+	}
+	uint64_t serverId = r.IdOf(server);
+	auto it = workers->links.find(serverId);
+	if (it != workers->links.end() && it->second->pid != ProcessId()) {
+	    CloseLink(TakeLink(workers, serverId), true);
+	    it = workers->links.end();
+	}
+	if (it == workers->links.end()) {
+	    std::unique_ptr<WorkerLink> fresh =
+		    RegisterLink(interp, workers, r, server);
+	    if (!fresh) {
+		return TCL_ERROR;
+	    }
+	    it = workers->links.emplace(serverId, std::move(fresh)).first;
+	}
+	link = it->second.get();
+    }
+
+    Tcl_IncrRefCount(handler);
+    if (link->handler) {
+	Tcl_DecrRefCount(link->handler);
+    }
+    link->handler = handler;
+    if (!link->armed) {
+	int err = SendReady(link);
+	if (err) {
+	    int linkPort = link->port;
+	    CloseLink(TakeLink(workers, link->serverId));
+	    return SetPosixError(interp, "couldn't register with socketserver"
+		    " on port " + std::to_string(linkPort), err);
+	}
+    }
+    return TCL_OK;
+}
+
+void
+ForgetWorkerLink(Tcl_Interp *interp, uint64_t serverId)
+{
+    auto workers = static_cast<InterpWorkers *>(
+	    Tcl_GetAssocData(interp, kAssocKey, nullptr));
+    if (workers) {
+	if (std::unique_ptr<WorkerLink> link = TakeLink(workers, serverId)) {
+	    CloseLink(std::move(link));
+	}
+    }
+}
+
+} // namespace socketserver

@@ -1,0 +1,426 @@
+/*
+ * ssUnixPlatform.cpp --
+ *
+ *	The POSIX side of ssPlatform.h: listening sockets (getaddrinfo, dual
+ *	stack), AF_UNIX pairs, SCM_RIGHTS, poll, the wake-up pipe, the shared
+ *	counter page and the fork hooks.
+ */
+
+#include "ssPlatform.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace socketserver {
+
+void
+UniqueFd::Reset(int fd) noexcept
+{
+    if (fd_ >= 0) {
+	close(fd_);
+    }
+    fd_ = fd;
+}
+
+/*
+ * FormatAddress --
+ *	Returns "address" for a socket address, numeric, with an IPv4-mapped
+ *	IPv6 address written as plain IPv4; sets port.
+ */
+
+static std::string
+FormatAddress(const sockaddr *sa, int &port)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+
+    port = 0;
+    if (sa->sa_family == AF_INET) {
+	auto sin = reinterpret_cast<const sockaddr_in *>(sa);
+	inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+	port = ntohs(sin->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+	auto sin6 = reinterpret_cast<const sockaddr_in6 *>(sa);
+	port = ntohs(sin6->sin6_port);
+	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+	    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], host,
+		    sizeof(host));
+	} else {
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+	}
+    }
+    return host;
+}
+
+static void
+SetPort(sockaddr *sa, int port)
+{
+    if (sa->sa_family == AF_INET) {
+	reinterpret_cast<sockaddr_in *>(sa)->sin_port = htons(port);
+    } else if (sa->sa_family == AF_INET6) {
+	reinterpret_cast<sockaddr_in6 *>(sa)->sin6_port = htons(port);
+    }
+}
+
+/*
+ * BindOne --
+ *	Creates a non-blocking, close-on-exec listening socket for one
+ *	resolved address on port. Returns 0 or errno; fills listener.
+ */
+
+static int
+BindOne(const addrinfo *ai, int port, const ListenSpec &spec,
+	Listener &listener)
+{
+    UniqueFd fd(socket(ai->ai_family,
+	    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+    if (!fd.Valid()) {
+	return errno;
+    }
+    int on = 1;
+    setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (ai->ai_family == AF_INET6) {
+	setsockopt(fd.Get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    }
+    if (spec.reusePort &&
+	    setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on))) {
+	return errno;
+    }
+    sockaddr_storage addr;
+    std::memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+    SetPort(reinterpret_cast<sockaddr *>(&addr), port);
+    if (bind(fd.Get(), reinterpret_cast<sockaddr *>(&addr), ai->ai_addrlen)
+	    || listen(fd.Get(), spec.backlog > 0 ? spec.backlog : SOMAXCONN)) {
+	return errno;
+    }
+    socklen_t len = sizeof(addr);
+    if (getsockname(fd.Get(), reinterpret_cast<sockaddr *>(&addr), &len)) {
+	return errno;
+    }
+    listener.address = FormatAddress(reinterpret_cast<sockaddr *>(&addr),
+	    listener.port);
+    listener.fd = std::move(fd);
+    return 0;
+}
+
+/*
+ * OpenListeners --
+ *	Binds every address spec.host resolves to (every local address when
+ *	empty), all on one port. With port 0 the first bind picks the port
+ *	and the rest follow it; if a later family finds that port taken, the
+ *	whole set is tried again. An address family the system lacks is
+ *	skipped; any other failure is the result.
+ *
+ * Results:
+ *	0, or the errno / resolver failure in error; out holds the sockets.
+ */
+
+int
+OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
+	ListenError &error)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo *res = nullptr;
+    int gai = getaddrinfo(spec.host.empty() ? nullptr : spec.host.c_str(),
+	    "0", &hints, &res);
+    if (gai != 0) {
+	if (gai == EAI_SYSTEM) {
+	    error.posixError = errno;
+	} else {
+	    error.resolverMessage = gai_strerror(gai);
+	}
+	return -1;
+    }
+
+    int result = 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+	out.clear();
+	int port = spec.port;
+	result = 0;
+	for (const addrinfo *ai = res; ai; ai = ai->ai_next) {
+	    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
+		continue;
+	    }
+	    Listener listener;
+	    int err = BindOne(ai, port, spec, listener);
+	    if (err == EAFNOSUPPORT || err == EADDRNOTAVAIL) {
+		if (result == 0) {
+		    result = err;	/* Kept only if nothing binds. */
+		}
+		continue;
+	    }
+	    if (err) {
+		result = err;
+		out.clear();
+		break;
+	    }
+	    port = listener.port;
+	    out.push_back(std::move(listener));
+	}
+	if (!out.empty()) {
+	    result = 0;
+	}
+	if (!(result == EADDRINUSE && spec.port == 0)) {
+	    break;
+	}
+    }
+    freeaddrinfo(res);
+    if (out.empty() && result == 0) {
+	result = EADDRNOTAVAIL;
+    }
+    error.posixError = result;
+    return result;
+}
+
+int
+AcceptConnection(int listenFd, UniqueFd &conn, std::string &peer)
+{
+    sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    int fd = accept4(listenFd, reinterpret_cast<sockaddr *>(&addr), &len,
+	    SOCK_CLOEXEC);
+    if (fd < 0) {
+	return errno;
+    }
+    conn.Reset(fd);
+    int port;
+    std::string host = FormatAddress(reinterpret_cast<sockaddr *>(&addr),
+	    port);
+    peer = host + " " + std::to_string(port);
+    return 0;
+}
+
+static int
+MakePair(int type, UniqueFd &a, UniqueFd &b)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv)) {
+	return errno;
+    }
+    a.Reset(sv[0]);
+    b.Reset(sv[1]);
+    return 0;
+}
+
+int
+MakeSeqpacketPair(UniqueFd &a, UniqueFd &b)
+{
+    return MakePair(SOCK_SEQPACKET, a, b);
+}
+
+int
+MakeStreamPair(UniqueFd &a, UniqueFd &b)
+{
+    return MakePair(SOCK_STREAM, a, b);
+}
+
+int
+SendMessage(int sock, const void *data, size_t len, int passFd)
+{
+    iovec iov{const_cast<void *>(data), len};
+    msghdr msg{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (passFd >= 0) {
+	std::memset(control, 0, sizeof(control));
+	msg.msg_control = control;
+	msg.msg_controllen = sizeof(control);
+	cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	std::memcpy(CMSG_DATA(cmsg), &passFd, sizeof(int));
+    }
+    for (;;) {
+	ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n >= 0) {
+	    return 0;
+	}
+	if (errno != EINTR) {
+	    return errno;
+	}
+    }
+}
+
+long
+ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
+	bool blocking)
+{
+    iovec iov{buf, cap};
+    msghdr msg{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n;
+    do {
+	n = recvmsg(sock, &msg,
+		MSG_CMSG_CLOEXEC | (blocking ? 0 : MSG_DONTWAIT));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+	return -errno;
+    }
+
+    /*
+     * Keep the first descriptor passed; close any others a hostile peer
+     * may have added, so that none leaks.
+     */
+
+    fdOut.Reset();
+    for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+	if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+	    continue;
+	}
+	size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	for (size_t i = 0; i < count; i++) {
+	    int fd;
+	    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	    if (!fdOut.Valid()) {
+		fdOut.Reset(fd);
+	    } else {
+		close(fd);
+	    }
+	}
+    }
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+	return -EMSGSIZE;
+    }
+    return n;
+}
+
+int
+WaitReadable(const std::vector<int> &fds, std::vector<bool> &ready,
+	int timeoutMs)
+{
+    std::vector<pollfd> pfds(fds.size());
+    for (size_t i = 0; i < fds.size(); i++) {
+	pfds[i].fd = fds[i];
+	pfds[i].events = POLLIN;
+    }
+    ready.assign(fds.size(), false);
+    int n = poll(pfds.data(), pfds.size(), timeoutMs);
+    if (n < 0) {
+	return errno;
+    }
+    for (size_t i = 0; i < fds.size(); i++) {
+	ready[i] = (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    }
+    return 0;
+}
+
+int
+Wakeup::Open()
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) {
+	return errno;
+    }
+    read_.Reset(p[0]);
+    write_.Reset(p[1]);
+    return 0;
+}
+
+void
+Wakeup::Signal()
+{
+    char c = 1;
+    ssize_t n = write(write_.Get(), &c, 1);
+    (void) n;		/* A full pipe is already a pending wake-up. */
+}
+
+void
+Wakeup::Drain()
+{
+    char buf[64];
+    while (read(read_.Get(), buf, sizeof(buf)) > 0) {
+    }
+}
+
+SharedPage::~SharedPage()
+{
+    if (addr_) {
+	munmap(addr_, size_);
+    }
+}
+
+int
+SharedPage::Map(size_t size)
+{
+    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+	return errno;
+    }
+    addr_ = p;
+    size_ = size;
+    return 0;
+}
+
+bool
+IsSocket(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int
+OpenModeOf(int fd, bool &readable, bool &writable)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) {
+	return errno;
+    }
+    int mode = flags & O_ACCMODE;
+    readable = (mode == O_RDONLY || mode == O_RDWR);
+    writable = (mode == O_WRONLY || mode == O_RDWR);
+    return 0;
+}
+
+int
+ProcessId()
+{
+    return static_cast<int>(getpid());
+}
+
+int
+ReplaceWithNullDevice(int fd)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) {
+	return errno;
+    }
+    int result = dup3(null, fd, O_CLOEXEC) < 0 ? errno : 0;
+    close(null);
+    return result;
+}
+
+void
+CloseRaw(int fd)
+{
+    if (fd >= 0) {
+	close(fd);
+    }
+}
+
+int
+InstallForkHandlers(void (*prepare)(), void (*parent)(), void (*child)())
+{
+    return pthread_atfork(prepare, parent, child);
+}
+
+} // namespace socketserver
