@@ -1,0 +1,36 @@
+# all.tcl --
+#
+#	Runs every tests/*.test file, each in its own tclsh, prints tcltest's
+#	totals and then one line "tcltest: N passed, N failed, N skipped",
+#	and exits non-zero when any test failed or any file died (runAllTests
+#	only returns a flag). Options are tcltest's: -file, -notfile, -match,
+#	-verbose, ...
+
+package require tcltest 2.5
+namespace import ::tcltest::*
+
+set tmp [file join [expr {[info exists env(TMPDIR)] ? $env(TMPDIR) : "/tmp"}] \
+	socketserver-tests-[pid]]
+file mkdir $tmp
+configure -testdir [file dirname [file normalize [info script]]] \
+	-singleproc 0 -tmpdir $tmp
+configure {*}$argv
+
+# runAllTests sums the files' totals in ::tcltest::numTests and resets it
+# in its final cleanupTests; keep a copy just before that.
+rename ::tcltest::cleanupTests ::tcltest::CleanupTestsUnwrapped
+proc ::tcltest::cleanupTests {{calledFromAllFile 0}} {
+    if {$calledFromAllFile} {
+	set ::summary [array get ::tcltest::numTests]
+    }
+    uplevel 1 [list ::tcltest::CleanupTestsUnwrapped $calledFromAllFile]
+}
+
+set ::summary {Total 0 Passed 0 Skipped 0 Failed 0}
+set failed [runAllTests]
+set n [dict create {*}$::summary]
+puts [outputChannel] "tcltest: [dict get $n Passed] passed,\
+	[dict get $n Failed] failed, [dict get $n Skipped] skipped"
+flush [outputChannel]
+file delete -force $tmp
+exit [expr {$failed || [dict get $n Failed] > 0 || [dict get $n Total] == 0}]

@@ -1,0 +1,132 @@
+# helpers.tcl --
+#
+#	Shared by the socketserver test files: loading the package, bounded
+#	waits, forked workers (Tclx) and their reaping, and small clients.
+#	Every wait here ends in a failure after a timeout, never hangs.
+
+package require tcltest 2.5
+namespace import -force ::tcltest::*
+
+package require socketserver 2
+
+testConstraint tclx [expr {![catch {package require Tclx}]}]
+testConstraint thread [expr {![catch {package require Thread}]}]
+testConstraint tls [expr {![catch {package require tls}]}]
+testConstraint openssl [expr {[auto_execok openssl] ne ""}]
+testConstraint ipv6 [expr {![catch {
+    close [socket -server list -myaddr ::1 0]
+}]}]
+testConstraint linux [expr {[file isdirectory /proc/self/fd]}]
+
+namespace eval ::sstest {
+    variable children {}
+}
+
+# sstest::waitUntil --
+#	Runs the event loop until expr (evaluated at global level) is true.
+#	Returns 1, or 0 when timeoutMs passes first. Polls every 5 ms: used
+#	for state only the dispatcher knows (info counters).
+proc sstest::waitUntil {cond {timeoutMs 5000}} {
+    set deadline [expr {[clock milliseconds] + $timeoutMs}]
+    while {![uplevel #0 [list expr $cond]]} {
+	if {[clock milliseconds] > $deadline} {
+	    return 0
+	}
+	set ::sstest::tick 0
+	after 5 {set ::sstest::tick 1}
+	vwait ::sstest::tick
+    }
+    return 1
+}
+
+# sstest::vwaitFor --
+#	vwait on a global variable, bounded: returns the variable's value, or
+#	"timeout" when timeoutMs passes first.
+proc sstest::vwaitFor {var {timeoutMs 5000}} {
+    upvar #0 $var v
+    set id [after $timeoutMs [list set ::$var timeout]]
+    vwait ::$var
+    after cancel $id
+    return $v
+}
+
+# sstest::fork --
+#	Forks a child (Tclx) that evaluates script at global level and then
+#	enters the event loop until it is killed or the script exits. The
+#	child can never return into the test file. Returns the child's pid,
+#	remembered for sstest::reapAll.
+proc sstest::fork {script} {
+    variable children
+    flush stdout
+    flush stderr
+    set pid [::fork]
+    if {$pid == 0} {
+	if {[catch {uplevel #0 $script} msg]} {
+	    catch {puts stderr "child [pid]: $msg"}
+	    ::exit 1
+	}
+	after 60000 {::exit 2}	;# a lost child never outlives the suite
+	vwait ::sstest::forever
+	::exit 0
+    }
+    lappend children $pid
+    return $pid
+}
+
+# sstest::reap --
+#	Kills (SIGKILL) and waits for the given children. Bounded: wait
+#	after SIGKILL returns at once.
+proc sstest::reap {args} {
+    variable children
+    foreach pid $args {
+	catch {::kill SIGKILL $pid}
+	catch {::wait $pid}
+	set i [lsearch -exact $children $pid]
+	if {$i >= 0} {
+	    set children [lreplace $children $i $i]
+	}
+    }
+}
+
+proc sstest::reapAll {} {
+    variable children
+    sstest::reap {*}$children
+}
+
+# sstest::fetch --
+#	Connects to host:port, sends line (if any), and returns the first
+#	line of the answer (or "timeout"/"eof"). Bounded by timeoutMs.
+proc sstest::fetch {port {host 127.0.0.1} {line ""} {timeoutMs 5000}} {
+    set s [socket $host $port]
+    fconfigure $s -buffering line -blocking 0
+    if {$line ne ""} {
+	puts $s $line
+    }
+    set key ::sstest::fetch[incr ::sstest::fetchSeq]
+    set $key ""
+    fileevent $s readable [list apply {{s key} {
+	if {[gets $s l] >= 0} {
+	    set $key $l
+	} elseif {[eof $s]} {
+	    set $key eof
+	}
+    }} $s $key]
+    set result [sstest::vwaitFor [string range $key 2 end] $timeoutMs]
+    close $s
+    unset $key
+    return $result
+}
+
+# sstest::openFds --
+#	The number of descriptors this process has open (Linux).
+proc sstest::openFds {} {
+    llength [glob -nocomplain /proc/self/fd/*]
+}
+
+# A handler for forked workers: answers "pid ipaddr", closes, re-arms.
+proc sstest::echoPid {chan addr port} {
+    fconfigure $chan -buffering line
+    puts $chan "[pid] $addr"
+    close $chan
+    ::socketserver::socket client ::sstest::echoPid
+}
