@@ -93,6 +93,13 @@ int MakeStreamPair(UniqueFd &a, UniqueFd &b);
 int SendMessage(int sock, const void *data, size_t len, int passFd);
 
 /*
+ * SendMessage, but when the receiver's queue is full, waits (up to
+ * timeoutMs in all) for room instead of failing with EAGAIN.
+ */
+int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
+	int timeoutMs);
+
+/*
  * Receives one message. A passed descriptor lands in fdOut, close-on-exec.
  * blocking selects whether to wait. Returns the length (0: the peer has
  * closed) or -errno.

@@ -25,6 +25,9 @@ namespace {
 
 constexpr const char *kAssocKey = "socketserver::worker";
 
+/* How long `client` waits for room in a busy dispatcher's queue. */
+constexpr int kRegisterTimeoutMs = 5000;
+
 struct InterpWorkers;
 
 struct WorkerLink {
@@ -168,8 +171,8 @@ RegisterLink(Tcl_Interp *interp, InterpWorkers *workers, Registry &r,
     int err = MakeSeqpacketPair(link->fd, dispatcherEnd);
     if (!err) {
 	Message msg = Message::Make(MsgType::Register, link->pid);
-	err = SendMessage(server->RegistrationFd(), msg.Data(), msg.Size(),
-		dispatcherEnd.Get());
+	err = SendMessageWaiting(server->RegistrationFd(), msg.Data(),
+		msg.Size(), dispatcherEnd.Get(), kRegisterTimeoutMs);
     }
     if (err) {
 	SetPosixError(interp, "couldn't register with socketserver on port "

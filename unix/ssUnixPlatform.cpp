@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <netdb.h>
@@ -251,6 +252,29 @@ SendMessage(int sock, const void *data, size_t len, int passFd)
 	    return 0;
 	}
 	if (errno != EINTR) {
+	    return errno;
+	}
+    }
+}
+
+int
+SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
+	int timeoutMs)
+{
+    auto deadline = std::chrono::steady_clock::now()
+	    + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+	int err = SendMessage(sock, data, len, passFd);
+	if (err != EAGAIN) {
+	    return err;
+	}
+	auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+		deadline - std::chrono::steady_clock::now()).count();
+	if (left <= 0) {
+	    return EAGAIN;
+	}
+	pollfd pfd{sock, POLLOUT, 0};
+	if (poll(&pfd, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
 	    return errno;
 	}
     }
