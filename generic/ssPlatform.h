@@ -145,6 +145,21 @@ private:
 };
 
 /*
+ * Blocks every signal in the calling thread while it lives, so that a
+ * thread created meanwhile starts with them blocked: the dispatcher never
+ * takes a signal meant for the Tcl threads (Tclx signal trap, SIGCHLD).
+ */
+class SignalBlock {
+public:
+    SignalBlock();
+    ~SignalBlock();
+    SignalBlock(const SignalBlock &) = delete;
+    SignalBlock &operator=(const SignalBlock &) = delete;
+private:
+    alignas(8) unsigned char saved_[128];	/* A sigset_t, opaque here. */
+};
+
+/*
  * Descriptor facts and chores.
  */
 bool IsSocket(int fd);

@@ -44,6 +44,7 @@ Server::Open(const ListenSpec &spec, std::unique_ptr<Server> &server,
     }
     s->counters_ = ::new (s->page_.Address()) Counters();
     s->ownerPid_ = ProcessId();
+    SignalBlock signalsGoToTclThreads;
     if (Tcl_CreateThread(&s->thread_, ThreadMain, s.get(),
 	    TCL_THREAD_STACK_DEFAULT, TCL_THREAD_JOINABLE) != TCL_OK) {
 	error.posixError = EAGAIN;

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -393,6 +394,21 @@ SharedPage::Map(size_t size)
     addr_ = p;
     size_ = size;
     return 0;
+}
+
+static_assert(sizeof(sigset_t) <= 128, "SignalBlock::saved_ is too small");
+
+SignalBlock::SignalBlock()
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, reinterpret_cast<sigset_t *>(saved_));
+}
+
+SignalBlock::~SignalBlock()
+{
+    pthread_sigmask(SIG_SETMASK, reinterpret_cast<sigset_t *>(saved_),
+	    nullptr);
 }
 
 bool
