@@ -10,8 +10,11 @@
 
 #include <tcl.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 extern "C" int SocketserverSwig_Init(Tcl_Interp *interp);
 
@@ -72,66 +75,216 @@ MissingValue(Tcl_Interp *interp, Tcl_Obj *option)
 }
 
 /*
+ * GetUidList --
+ *	Reads -allowuid's list of numeric uids. Returns a Tcl result.
+ */
+
+int
+GetUidList(Tcl_Interp *interp, Tcl_Obj *value, std::vector<int> &uids)
+{
+    int objc;
+    Tcl_Obj **objv;
+    if (Tcl_ListObjGetElements(interp, value, &objc, &objv) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    uids.clear();
+    for (int i = 0; i < objc; i++) {
+	int uid;
+	if (Tcl_GetIntFromObj(interp, objv[i], &uid) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	uids.push_back(uid);
+    }
+    return TCL_OK;
+}
+
+/*
+ * GetAddressFilter --
+ *	Reads -proxyfrom's list of addresses and networks. Returns a Tcl
+ *	result.
+ */
+
+int
+GetAddressFilter(Tcl_Interp *interp, Tcl_Obj *value, AddressFilter &filter)
+{
+    int objc;
+    Tcl_Obj **objv;
+    if (Tcl_ListObjGetElements(interp, value, &objc, &objv) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    for (int i = 0; i < objc; i++) {
+	if (!filter.Add(Tcl_GetString(objv[i]))) {
+	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad address \"%s\": must"
+		    " be an IPv4 or IPv6 address, optionally /prefix",
+		    Tcl_GetString(objv[i])));
+	    Tcl_SetErrorCode(interp, "TCL", "VALUE", "ADDRESS", nullptr);
+	    return TCL_ERROR;
+	}
+    }
+    return TCL_OK;
+}
+
+/*
+ * GetPositive --
+ *	Reads an option's positive integer. Returns a Tcl result; the error
+ *	names the option's value, as in `bad backlog "0": ...`.
+ */
+
+int
+GetPositive(Tcl_Interp *interp, Tcl_Obj *value, const char *what, int *out)
+{
+    if (Tcl_GetIntFromObj(interp, value, out) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (*out < 1) {
+	std::string code(what);
+	for (char &c : code) {
+	    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+	}
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad %s \"%s\": "
+		"must be a positive integer", what, Tcl_GetString(value)));
+	Tcl_SetErrorCode(interp, "TCL", "VALUE", code.c_str(), nullptr);
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/*
+ * GetFileMode --
+ *	Reads a file mode as an octal number, like 0600. Returns a Tcl result.
+ */
+
+int
+GetFileMode(Tcl_Interp *interp, Tcl_Obj *value, int *mode)
+{
+    const char *s = Tcl_GetString(value);
+    char *end;
+    long m = std::strtol(s, &end, 8);
+    if (*s == '\0' || *end != '\0' || m < 0 || m > 07777) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad mode \"%s\": must be an"
+		" octal file mode such as 0600", s));
+	Tcl_SetErrorCode(interp, "TCL", "VALUE", "MODE", nullptr);
+	return TCL_ERROR;
+    }
+    *mode = static_cast<int>(m);
+    return TCL_OK;
+}
+
+/*
  * ServerCmd --
- *	server ?-myaddr addr? ?-backlog n? ?-reuseport bool? port
- *	Binds and listens now; starts the dispatcher. Returns the port.
+ *	server ?option value ...? ?port?
+ *	Binds and listens now; starts the dispatcher. Returns the port (0
+ *	for a Unix-domain listener). The port is required unless -fd or
+ *	-unix says where to listen.
  */
 
 int
 ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
     static const char *const options[] = {
-	"-backlog", "-myaddr", "-reuseport", nullptr
+	"-allowuid", "-backlog", "-control", "-controlmode", "-fd",
+	"-myaddr", "-proxyfrom", "-proxyprotocol", "-proxytimeout",
+	"-reuseport", "-unix", nullptr
     };
-    enum { OPT_BACKLOG, OPT_MYADDR, OPT_REUSEPORT };
+    enum { OPT_ALLOWUID, OPT_BACKLOG, OPT_CONTROL, OPT_CONTROLMODE, OPT_FD,
+	OPT_MYADDR, OPT_PROXYFROM, OPT_PROXYPROTOCOL, OPT_PROXYTIMEOUT,
+	OPT_REUSEPORT, OPT_UNIX };
 
     if (objc < 3) {
-	Tcl_WrongNumArgs(interp, 2, objv, "?-myaddr addr? ?-backlog n? "
-		"?-reuseport bool? port");
+	Tcl_WrongNumArgs(interp, 2, objv, "?option value ...? ?port?");
 	return TCL_ERROR;
     }
-    ListenSpec spec;
-    for (int i = 2; i < objc - 1; i += 2) {
+
+    /*
+     * With an odd number of words the last is the port; with an even
+     * number it is only absent if -fd or -unix names the listener (else
+     * the last option is missing its value).
+     */
+
+    bool hasPort = (objc - 2) % 2 == 1;
+    if (!hasPort) {
+	hasPort = true;
+	for (int i = 2; i < objc; i += 2) {
+	    std::string word = Tcl_GetString(objv[i]);
+	    if (word == "-fd" || word == "-unix") {
+		hasPort = false;
+	    }
+	}
+    }
+    int end = hasPort ? objc - 1 : objc;
+
+    ServerOptions o;
+    for (int i = 2; i < end; i += 2) {
 	int index;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
 	}
-	if (i + 1 >= objc - 1) {
+	if (i + 1 >= end) {
 	    return MissingValue(interp, objv[i]);
 	}
 	Tcl_Obj *value = objv[i + 1];
-	int flag;
+	int flag, code = TCL_OK;
 	switch (index) {
+	case OPT_ALLOWUID:
+	    code = GetUidList(interp, value, o.allowUids);
+	    break;
 	case OPT_BACKLOG:
-	    if (Tcl_GetIntFromObj(interp, value, &spec.backlog) != TCL_OK) {
-		return TCL_ERROR;
-	    }
-	    if (spec.backlog < 1) {
-		Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad backlog \"%s\": "
-			"must be a positive integer", Tcl_GetString(value)));
-		Tcl_SetErrorCode(interp, "TCL", "VALUE", "BACKLOG", nullptr);
-		return TCL_ERROR;
+	    code = GetPositive(interp, value, "backlog", &o.tcp.backlog);
+	    break;
+	case OPT_CONTROL:
+	    o.controlPath = Tcl_GetString(value);
+	    break;
+	case OPT_CONTROLMODE:
+	    code = GetFileMode(interp, value, &o.controlMode);
+	    break;
+	case OPT_FD:
+	    code = Tcl_GetIntFromObj(interp, value, &o.adoptFd);
+	    if (code == TCL_OK && o.adoptFd < 0) {
+		code = GetPositive(interp, value, "descriptor", &o.adoptFd);
 	    }
 	    break;
 	case OPT_MYADDR:
-	    spec.host = Tcl_GetString(value);
+	    o.tcp.host = Tcl_GetString(value);
+	    break;
+	case OPT_PROXYFROM:
+	    code = GetAddressFilter(interp, value, o.proxyFrom);
+	    o.proxyFromSet = true;
+	    break;
+	case OPT_PROXYPROTOCOL:
+	    code = Tcl_GetBooleanFromObj(interp, value, &flag);
+	    o.proxyProtocol = flag != 0;
+	    break;
+	case OPT_PROXYTIMEOUT:
+	    code = GetPositive(interp, value, "timeout", &o.proxyTimeoutMs);
 	    break;
 	case OPT_REUSEPORT:
-	    if (Tcl_GetBooleanFromObj(interp, value, &flag) != TCL_OK) {
-		return TCL_ERROR;
-	    }
-	    spec.reusePort = flag != 0;
+	    code = Tcl_GetBooleanFromObj(interp, value, &flag);
+	    o.tcp.reusePort = flag != 0;
+	    break;
+	case OPT_UNIX:
+	    o.unixPath = Tcl_GetString(value);
 	    break;
 	}
+	if (code != TCL_OK) {
+	    return TCL_ERROR;
+	}
     }
-    if (GetPort(interp, objv[objc - 1], &spec.port) != TCL_OK) {
+    int sources = (hasPort ? 1 : 0) + (o.adoptFd >= 0 ? 1 : 0)
+	    + (o.unixPath.empty() ? 0 : 1);
+    if (sources != 1) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj("give exactly one of a "
+		"port, -fd or -unix", -1));
+	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
+	return TCL_ERROR;
+    }
+    if (hasPort && GetPort(interp, objv[objc - 1], &o.tcp.port) != TCL_OK) {
 	return TCL_ERROR;
     }
 
     std::unique_ptr<Server> server;
     ListenError error;
-    if (Server::Open(spec, server, error) != 0) {
+    if (Server::Open(o, server, error) != 0) {
 	return SetOpenError(interp, error);
     }
     int port = server->Port();
@@ -144,37 +297,80 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 
 /*
  * ClientCmd --
- *	client ?-port port? handler
+ *	client ?-port port | -connect path? handler
  */
 
 int
 ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
-    static const char *const options[] = {"-port", nullptr};
+    static const char *const options[] = {"-connect", "-port", nullptr};
+    enum { OPT_CONNECT, OPT_PORT };
+    static const char *usage = "?-port port? ?-connect path? handler";
 
-    if ((objc != 3 && objc != 5)
-	    || (objc == 3 && std::string(Tcl_GetString(objv[2])) == "-port")) {
-	if (objc == 4) {
+    if (objc < 3 || objc % 2 == 0) {
+	if (objc > 3) {
 	    int index;
 	    if (Tcl_GetIndexFromObj(interp, objv[2], options, "option", 0,
 		    &index) != TCL_OK) {
 		return TCL_ERROR;
 	    }
 	}
-	Tcl_WrongNumArgs(interp, 2, objv, "?-port port? handler");
+	Tcl_WrongNumArgs(interp, 2, objv, usage);
 	return TCL_ERROR;
     }
-    std::optional<int> port;
-    if (objc == 5) {
-	int index, value;
-	if (Tcl_GetIndexFromObj(interp, objv[2], options, "option", 0,
-		&index) != TCL_OK
-		|| GetPort(interp, objv[3], &value) != TCL_OK) {
+    WorkerTarget target;
+    for (int i = 2; i < objc - 1; i += 2) {
+	int index, port;
+	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
+		&index) != TCL_OK) {
 	    return TCL_ERROR;
 	}
-	port = value;
+	if (index == OPT_PORT) {
+	    if (GetPort(interp, objv[i + 1], &port) != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    target.port = port;
+	} else {
+	    target.path = Tcl_GetString(objv[i + 1]);
+	}
     }
-    return ArmWorker(interp, port, objv[objc - 1]);
+    if (target.port && !target.path.empty()) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"give -port or -connect, not both", -1));
+	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
+	return TCL_ERROR;
+    }
+    if (objc == 3 && Tcl_GetString(objv[2])[0] == '-') {
+	int index;
+	if (Tcl_GetIndexFromObj(nullptr, objv[2], options, "option", 0,
+		&index) == TCL_OK) {
+	    Tcl_WrongNumArgs(interp, 2, objv, usage);
+	    return TCL_ERROR;	/* "client -port": the handler is missing. */
+	}
+    }
+    return ArmWorker(interp, target, objv[objc - 1]);
+}
+
+/*
+ * ListenFdsCmd --
+ *	::socketserver::listenfds: the descriptors systemd (or anything that
+ *	follows its LISTEN_FDS/LISTEN_PID convention) passed this process,
+ *	for `server -fd`.
+ */
+
+int
+ListenFdsCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
+{
+    if (objc != 1) {
+	Tcl_WrongNumArgs(interp, 1, objv, nullptr);
+	return TCL_ERROR;
+    }
+    Tcl_Obj *list = Tcl_NewListObj(0, nullptr);
+    for (int fd : SystemdListenFds()) {
+	Tcl_ListObjAppendElement(nullptr, list, Tcl_NewIntObj(fd));
+    }
+    Tcl_SetObjResult(interp, list);
+    return TCL_OK;
 }
 
 /*
@@ -279,6 +475,10 @@ InfoCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     PutCount(dict, "registered", c.registered.load());
     PutCount(dict, "accepterrors", c.acceptErrors.load());
     PutCount(dict, "rejected", c.rejected.load());
+    PutCount(dict, "refused", c.refused.load());
+    PutCount(dict, "proxyerrors", c.proxyErrors.load());
+    Tcl_DictObjPut(nullptr, dict, Tcl_NewStringObj("control", -1),
+	    Tcl_NewStringObj(server->ControlPath().c_str(), -1));
     Tcl_SetObjResult(interp, dict);
     return TCL_OK;
 }
@@ -344,5 +544,7 @@ Socketserver_Init(Tcl_Interp *interp)
     }
     Tcl_CreateObjCommand(interp, "::socketserver::socket",
 	    socketserver::SocketObjCmd, nullptr, nullptr);
+    Tcl_CreateObjCommand(interp, "::socketserver::listenfds",
+	    socketserver::ListenFdsCmd, nullptr, nullptr);
     return Tcl_PkgProvide(interp, "socketserver", PACKAGE_VERSION);
 }

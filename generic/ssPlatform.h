@@ -56,8 +56,9 @@ struct ListenSpec {
 
 struct Listener {
     UniqueFd fd;
-    std::string address;	/* Numeric, as bound. */
+    std::string address;	/* Numeric, as bound; a Unix socket's path. */
     int port = 0;
+    bool isUnix = false;
 };
 
 /*
@@ -71,6 +72,34 @@ struct ListenError {
 
 int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
 	ListenError &error);
+
+/*
+ * A listening Unix-domain socket at path (SEQPACKET for the control
+ * socket workers join through, STREAM for clients), with the file's mode
+ * set to mode. A stale socket file (nothing accepts on it) is replaced; a
+ * live one is EADDRINUSE. Returns 0 or errno.
+ */
+int OpenUnixListener(const std::string &path, bool seqpacket, int mode,
+	int backlog, UniqueFd &out);
+void RemoveSocketFile(const std::string &path);
+
+/*
+ * Takes over an already listening stream socket (systemd, einhorn): checks
+ * it is one, makes it non-blocking and close-on-exec. Returns 0, or
+ * ENOTSOCK / ESOCKTNOSUPPORT (not a stream socket) / EINVAL (not
+ * listening) / EBADF.
+ */
+int AdoptListener(int fd, Listener &out, bool &isUnix);
+
+/* The descriptors systemd passed this process (LISTEN_FDS, LISTEN_PID). */
+std::vector<int> SystemdListenFds();
+
+/* Connects to a SEQPACKET control socket at path. Returns 0 or errno. */
+int ConnectUnix(const std::string &path, UniqueFd &out);
+
+/* The uid of a Unix-domain peer (SO_PEERCRED). Returns 0 or errno. */
+int PeerUid(int fd, int &uid);
+int ProcessUid();
 
 /*
  * Accepts one connection from a non-blocking listener. On success, conn is
@@ -106,6 +135,13 @@ int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
  */
 long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	bool blocking);
+
+/*
+ * Non-blocking reads from a connection: PeekBytes leaves the bytes queued,
+ * ReadBytes takes them. Return the count (0: closed) or -errno.
+ */
+long PeekBytes(int fd, void *buf, size_t len);
+long ReadBytes(int fd, void *buf, size_t len);
 
 /*
  * The dispatcher's sleep: waits until one of fds is readable (or hung up),

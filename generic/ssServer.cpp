@@ -5,6 +5,8 @@
  *	while some worker is ready, sends it to the worker that has waited
  *	longest, keeps its own copy until the worker acknowledges receipt,
  *	and re-sends it to another worker if the first one dies before that.
+ *	Workers arrive over the registration socket (forked children and
+ *	threads) or the control socket (processes started on their own).
  */
 
 #include "ssServer.h"
@@ -12,35 +14,88 @@
 #include "ssProtocol.h"
 
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 namespace socketserver {
 
+using Clock = std::chrono::steady_clock;
+
 /* How long accepting pauses after the process runs out of descriptors. */
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
+/*
+ * OpenSockets --
+ *	Creates every descriptor the server needs, in the calling thread, so
+ *	that any failure is the `server` command's error. Returns 0 or an
+ *	errno (error filled).
+ */
+
 int
-Server::Open(const ListenSpec &spec, std::unique_ptr<Server> &server,
+Server::OpenSockets(ListenError &error)
+{
+    const ServerOptions &o = options_;
+    int err = 0;
+    if (o.adoptFd >= 0) {
+	Listener l;
+	bool isUnix;
+	err = AdoptListener(o.adoptFd, l, isUnix);
+	if (!err) {
+	    listeners_.push_back(std::move(l));
+	}
+    } else if (!o.unixPath.empty()) {
+	Listener l;
+	err = OpenUnixListener(o.unixPath, false, o.unixMode, o.tcp.backlog,
+		l.fd);
+	l.address = o.unixPath;
+	l.isUnix = true;
+	if (!err) {
+	    listeners_.push_back(std::move(l));
+	}
+    } else if (OpenListeners(o.tcp, listeners_, error)) {
+	return -1;
+    }
+    if (!err && !o.controlPath.empty()) {
+	err = OpenUnixListener(o.controlPath, true, o.controlMode, 0,
+		control_);
+	if (err && !o.unixPath.empty()) {
+	    RemoveSocketFile(o.unixPath);
+	}
+    }
+    if (!err) {
+	err = MakeSeqpacketPair(regDispatcherEnd_, regWorkerEnd_);
+    }
+    if (!err) {
+	err = wakeup_.Open();
+    }
+    if (!err) {
+	err = page_.Map(sizeof(Counters));
+    }
+    error.posixError = err;
+    return err;
+}
+
+int
+Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
 	ListenError &error)
 {
     auto s = std::make_unique<Server>(Token{});
-    if (OpenListeners(spec, s->listeners_, error)) {
+    s->options_ = options;
+    if (s->options_.allowUids.empty()) {
+	s->options_.allowUids.push_back(ProcessUid());
+    }
+    if (!s->options_.proxyFromSet) {
+	s->options_.proxyFrom.Add("127.0.0.0/8");
+	s->options_.proxyFrom.Add("::1");
+    }
+    if (s->OpenSockets(error)) {
+	s->options_.controlPath.clear();	/* Not ours to remove. */
+	s->options_.unixPath.clear();
 	return -1;
     }
     s->port_ = s->listeners_.front().port;
     for (const Listener &l : s->listeners_) {
 	s->addresses_.push_back(l.address);
-    }
-    int err = MakeSeqpacketPair(s->regDispatcherEnd_, s->regWorkerEnd_);
-    if (!err) {
-	err = s->wakeup_.Open();
-    }
-    if (!err) {
-	err = s->page_.Map(sizeof(Counters));
-    }
-    if (err) {
-	error.posixError = err;
-	return err;
     }
     s->counters_ = ::new (s->page_.Address()) Counters();
     s->ownerPid_ = ProcessId();
@@ -58,17 +113,21 @@ Server::Open(const ListenSpec &spec, std::unique_ptr<Server> &server,
 /*
  * ~Server --
  *	In the process that opened it: stops and joins the dispatcher, then
- *	closes everything. In a forked child, where no dispatcher runs, only
- *	this process's copies are closed.
+ *	closes everything and removes its socket files. In a forked child,
+ *	where no dispatcher runs, only this process's copies are closed.
  */
 
 Server::~Server()
 {
-    if (threadStarted_ && OwnedHere()) {
-	stopping_.store(true);
-	wakeup_.Signal();
-	int result;
-	Tcl_JoinThread(thread_, &result);
+    if (OwnedHere()) {
+	if (threadStarted_) {
+	    stopping_.store(true);
+	    wakeup_.Signal();
+	    int result;
+	    Tcl_JoinThread(thread_, &result);
+	}
+	RemoveSocketFile(options_.controlPath);
+	RemoveSocketFile(options_.unixPath);
     }
     if (counters_) {
 	counters_->~Counters();
@@ -81,10 +140,14 @@ Server::CloseDispatcherCopies()
     for (Listener &l : listeners_) {
 	l.fd.Reset();
     }
+    control_.Reset();
     regDispatcherEnd_.Reset();
     wakeup_.Close();
     for (auto &entry : workerFds_) {
 	entry.second.Reset();
+    }
+    for (HeaderWait &h : headerWaits_) {
+	h.conn.fd.Reset();
     }
     table_.ForEachConn([](PendingConn &c) { c.fd.Reset(); });
 }
@@ -103,73 +166,156 @@ Server::ThreadMain(ClientData clientData)
 bool
 Server::ListenersPaused() const
 {
-    return std::chrono::steady_clock::now() < resumeAccept_;
+    return Clock::now() < resumeAccept_;
+}
+
+/*
+ * CanAccept --
+ *	Backpressure: accept only while more workers are ready than there
+ *	are connections already on their way to one (re-sent, or waiting for
+ *	their PROXY header).
+ */
+
+bool
+Server::CanAccept() const
+{
+    return !table_.HasPending()
+	    && table_.ReadyCount() > headerWaits_.size();
+}
+
+static int
+MillisecondsUntil(Clock::time_point t)
+{
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+	    t - Clock::now()).count();
+    return ms < 0 ? 0 : static_cast<int>(ms) + 1;
+}
+
+/*
+ * BuildPollSet --
+ *	Lists what the dispatcher sleeps on. Returns the poll timeout: the
+ *	nearest PROXY header deadline or end of an accept pause, or -1.
+ */
+
+int
+Server::BuildPollSet(std::vector<int> &fds, std::vector<Watched> &what)
+{
+    fds.clear();
+    what.clear();
+    auto watch = [&](int fd, Source source, size_t index, WorkerId id) {
+	fds.push_back(fd);
+	what.push_back(Watched{source, index, id});
+    };
+    watch(wakeup_.ReadFd(), Source::Wakeup, 0, 0);
+    watch(regDispatcherEnd_.Get(), Source::Registration, 0, 0);
+    if (control_.Valid()) {
+	watch(control_.Get(), Source::Control, 0, 0);
+    }
+    for (WorkerId id : table_.WorkerIds()) {
+	watch(workerFds_.at(id).Get(), Source::Worker, 0, id);
+    }
+    int timeoutMs = -1;
+    for (size_t i = 0; i < headerWaits_.size(); i++) {
+	watch(headerWaits_[i].conn.fd.Get(), Source::Header, i, 0);
+	int ms = MillisecondsUntil(headerWaits_[i].deadline);
+	timeoutMs = timeoutMs < 0 || ms < timeoutMs ? ms : timeoutMs;
+    }
+    if (CanAccept()) {
+	if (ListenersPaused()) {
+	    int ms = MillisecondsUntil(resumeAccept_);
+	    timeoutMs = timeoutMs < 0 || ms < timeoutMs ? ms : timeoutMs;
+	} else {
+	    for (size_t i = 0; i < listeners_.size(); i++) {
+		watch(listeners_[i].fd.Get(), Source::Listener, i, 0);
+	    }
+	}
+    }
+    return timeoutMs;
 }
 
 /*
  * Run --
- *	The dispatcher loop. Sleeps in poll() without the lock; listens
- *	only while a worker is ready and no re-sent connection is waiting.
+ *	The dispatcher loop. Sleeps in poll() without the lock; everything
+ *	it does to its descriptors happens with the lock held, so fork()
+ *	sees a consistent set.
  */
 
 void
 Server::Run()
 {
     std::vector<int> fds;
+    std::vector<Watched> what;
     std::vector<bool> ready;
-    std::vector<WorkerId> ids;
 
     while (!stopping_.load()) {
-	int timeoutMs = -1;
+	int timeoutMs;
 	{
 	    std::lock_guard<std::mutex> lock(mutex_);
-	    fds.assign({wakeup_.ReadFd(), regDispatcherEnd_.Get()});
-	    ids = table_.WorkerIds();
-	    for (WorkerId id : ids) {
-		fds.push_back(workerFds_.at(id).Get());
-	    }
-	    if (table_.ReadyCount() > 0 && !table_.HasPending()) {
-		if (ListenersPaused()) {
-		    timeoutMs = static_cast<int>(std::chrono::duration_cast<
-			    std::chrono::milliseconds>(resumeAccept_ -
-			    std::chrono::steady_clock::now()).count()) + 1;
-		} else {
-		    for (const Listener &l : listeners_) {
-			fds.push_back(l.fd.Get());
-		    }
-		}
-	    }
+	    timeoutMs = BuildPollSet(fds, what);
 	}
 	if (WaitReadable(fds, ready, timeoutMs) != 0) {
 	    continue;		/* EINTR */
 	}
 	std::lock_guard<std::mutex> lock(mutex_);
-	ServiceOnce(fds, ready, ids);
+	ServiceOnce(fds, ready, what);
     }
 }
 
+/*
+ * ServiceOnce --
+ *	Handles one round of readiness: wake-ups, new workers, worker
+ *	messages, PROXY headers, then re-sent connections before new ones.
+ *	Header waits are serviced from the highest index down, since a
+ *	finished one is removed from the vector.
+ */
+
 void
 Server::ServiceOnce(const std::vector<int> &fds,
-	const std::vector<bool> &ready, const std::vector<WorkerId> &ids)
+	const std::vector<bool> &ready, const std::vector<Watched> &what)
 {
-    if (ready[0]) {
-	wakeup_.Drain();
-    }
-    if (ready[1]) {
-	ReceiveRegistrations();
-    }
-    for (size_t i = 0; i < ids.size(); i++) {
-	if (ready[2 + i]) {
-	    ServiceWorker(ids[i]);
+    for (size_t i = 0; i < what.size(); i++) {
+	if (!ready[i]) {
+	    continue;
+	}
+	switch (what[i].source) {
+	case Source::Wakeup:
+	    wakeup_.Drain();
+	    break;
+	case Source::Registration:
+	    ReceiveRegistrations();
+	    break;
+	case Source::Control:
+	    AcceptControl();
+	    break;
+	case Source::Worker:
+	    ServiceWorker(what[i].worker);
+	    break;
+	case Source::Header: case Source::Listener:
+	    break;
 	}
     }
+    for (size_t i = what.size(); i-- > 0;) {
+	if (ready[i] && what[i].source == Source::Header) {
+	    ReadHeader(what[i].index);
+	}
+    }
+    ExpireHeaders();
     DispatchPending();
-    for (size_t i = 2 + ids.size(); i < fds.size(); i++) {
-	if (ready[i]) {
-	    AcceptFrom(fds[i]);
+    for (size_t i = 0; i < what.size(); i++) {
+	if (ready[i] && what[i].source == Source::Listener) {
+	    AcceptFrom(listeners_[what[i].index]);
 	}
     }
+    (void) fds;
     Publish();
+}
+
+void
+Server::AddWorker(UniqueFd channel)
+{
+    WorkerId id = table_.AddWorker();
+    workerFds_.emplace(id, std::move(channel));
+    counters_->registered++;
 }
 
 /*
@@ -200,9 +346,43 @@ Server::ReceiveRegistrations()
 	    }
 	    continue;
 	}
-	WorkerId id = table_.AddWorker();
-	workerFds_.emplace(id, std::move(passed));
-	counters_->registered++;
+	AddWorker(std::move(passed));
+    }
+}
+
+/*
+ * AcceptControl --
+ *	A process joins through the control socket: the accepted SEQPACKET
+ *	connection is its private channel, if its uid is allowed.
+ */
+
+void
+Server::AcceptControl()
+{
+    for (;;) {
+	UniqueFd channel;
+	std::string unused;
+	int err = AcceptConnection(control_.Get(), channel, unused);
+	if (err == EAGAIN || err == EWOULDBLOCK) {
+	    return;
+	}
+	if (err) {
+	    counters_->acceptErrors++;
+	    return;
+	}
+	int uid = -1;
+	bool allowed = PeerUid(channel.Get(), uid) == 0;
+	if (allowed) {
+	    allowed = false;
+	    for (int ok : options_.allowUids) {
+		allowed = allowed || ok == uid;
+	    }
+	}
+	if (!allowed) {
+	    counters_->refused++;
+	    continue;		/* channel closes: the peer sees EOF. */
+	}
+	AddWorker(std::move(channel));
     }
 }
 
@@ -216,6 +396,9 @@ Server::ReceiveRegistrations()
 void
 Server::ServiceWorker(WorkerId id)
 {
+    if (!table_.HasWorker(id)) {
+	return;			/* Dropped earlier in this round. */
+    }
     int fd = workerFds_.at(id).Get();
     for (;;) {
 	char buf[kMaxMessage];
@@ -292,17 +475,18 @@ Server::DispatchPending()
 
 /*
  * AcceptFrom --
- *	Accepts as many connections as there are ready workers. Transient
- *	failures are counted and skipped; running out of descriptors or
- *	memory pauses accepting for a moment instead of spinning.
+ *	Accepts while backpressure allows. Transient failures are counted
+ *	and skipped; running out of descriptors or memory pauses accepting
+ *	for a moment instead of spinning. With the PROXY protocol on, a
+ *	connection from a trusted proxy first waits for its header.
  */
 
 void
-Server::AcceptFrom(int listenFd)
+Server::AcceptFrom(const Listener &listener)
 {
-    while (table_.ReadyCount() > 0 && !table_.HasPending()) {
+    while (CanAccept()) {
 	PendingConn conn;
-	int err = AcceptConnection(listenFd, conn.fd, conn.peer);
+	int err = AcceptConnection(listener.fd.Get(), conn.fd, conn.peer);
 	if (err == EAGAIN || err == EWOULDBLOCK) {
 	    return;
 	}
@@ -312,11 +496,86 @@ Server::AcceptFrom(int listenFd)
 		    || err == EPERM) {
 		continue;	/* That connection is gone; try the next. */
 	    }
-	    resumeAccept_ = std::chrono::steady_clock::now() + kAcceptBackoff;
+	    resumeAccept_ = Clock::now() + kAcceptBackoff;
 	    return;		/* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
 	}
 	counters_->accepted++;
+	if (listener.isUnix) {
+	    int uid = -1;
+	    PeerUid(conn.fd.Get(), uid);
+	    conn.peer = listener.address + " " + std::to_string(uid);
+	} else if (options_.proxyProtocol) {
+	    std::string address = conn.peer.substr(0, conn.peer.find(' '));
+	    if (!options_.proxyFrom.Matches(address)) {
+		counters_->proxyErrors++;
+		continue;	/* Not a trusted proxy: closed. */
+	    }
+	    headerWaits_.push_back(HeaderWait{std::move(conn), Clock::now()
+		    + std::chrono::milliseconds(options_.proxyTimeoutMs), {}});
+	    continue;
+	}
 	Dispatch(std::move(conn));
+    }
+}
+
+/*
+ * ReadHeader --
+ *	Reads what has arrived of a waiting connection's PROXY header, never
+ *	a byte beyond it: it peeks, and takes bytes only when the parser says
+ *	they are all header (an incomplete prefix, or exactly a whole header),
+ *	so the handler's stream starts right after the header, and a slow
+ *	proxy does not leave unread bytes that would wake poll() at once
+ *	again. Once the header is whole, the original client's address
+ *	replaces the proxy's and the connection is dispatched. A malformed
+ *	header, or the peer closing first, drops the connection.
+ */
+
+void
+Server::ReadHeader(size_t index)
+{
+    HeaderWait &h = headerWaits_[index];
+    uint8_t buf[kMaxProxyHeader];
+    size_t have = h.got.size();
+    std::memcpy(buf, h.got.data(), have);
+    long n = PeekBytes(h.conn.fd.Get(), buf + have, sizeof(buf) - have);
+    if (n == -EAGAIN) {
+	return;
+    }
+    ProxyHeader header;
+    ProxyStatus status = n > 0 ? ParseProxyHeader(buf, have + n, header)
+	    : ProxyStatus::Invalid;
+    size_t take = status == ProxyStatus::Done ? header.headerLen - have
+	    : static_cast<size_t>(n > 0 ? n : 0);
+    if (status != ProxyStatus::Invalid
+	    && ReadBytes(h.conn.fd.Get(), buf + have, take)
+		    != static_cast<long>(take)) {
+	status = ProxyStatus::Invalid;
+    }
+    if (status == ProxyStatus::NeedMore) {
+	h.got.append(reinterpret_cast<char *>(buf + have), take);
+	return;
+    }
+    PendingConn conn = std::move(h.conn);
+    headerWaits_.erase(headerWaits_.begin() + index);
+    if (status == ProxyStatus::Invalid) {
+	counters_->proxyErrors++;
+	return;			/* conn closes here. */
+    }
+    if (header.hasAddress) {
+	conn.peer = header.address + " " + std::to_string(header.port);
+    }
+    Dispatch(std::move(conn));
+}
+
+void
+Server::ExpireHeaders()
+{
+    Clock::time_point now = Clock::now();
+    for (size_t i = headerWaits_.size(); i-- > 0;) {
+	if (headerWaits_[i].deadline <= now) {
+	    headerWaits_.erase(headerWaits_.begin() + i);
+	    counters_->proxyErrors++;
+	}
     }
 }
 
@@ -325,7 +584,7 @@ Server::Publish()
 {
     counters_->workers.store(table_.WorkerCount());
     counters_->ready.store(table_.ReadyCount());
-    counters_->pending.store(table_.PendingCount());
+    counters_->pending.store(table_.PendingCount() + headerWaits_.size());
 }
 
 } // namespace socketserver

@@ -12,6 +12,7 @@
 
 #include "ssDispatchTable.h"
 #include "ssPlatform.h"
+#include "ssProxy.h"
 
 #include <tcl.h>
 
@@ -37,6 +38,8 @@ struct Counters {
     std::atomic<uint64_t> acceptErrors{0};	/* accept() failures survived. */
     std::atomic<uint64_t> rejected{0};	/* Bad messages, peers dropped. */
     std::atomic<uint64_t> registered{0};	/* Workers ever registered. */
+    std::atomic<uint64_t> refused{0};	/* Control peers of another uid. */
+    std::atomic<uint64_t> proxyErrors{0};	/* Bad, late, untrusted headers. */
     std::atomic<uint32_t> workers{0};	/* Registered now. */
     std::atomic<uint32_t> ready{0};	/* Armed and idle now. */
     std::atomic<uint32_t> pending{0};	/* Waiting for a worker. */
@@ -51,6 +54,25 @@ struct PendingConn {
     int sends = 0;
 };
 
+/*
+ * Everything `server` can be asked for: where to listen (TCP by address
+ * and port, a Unix-domain path, or an adopted descriptor), the control
+ * socket that workers started on their own join through, and the PROXY
+ * protocol.
+ */
+struct ServerOptions {
+    ListenSpec tcp;
+    int adoptFd = -1;
+    std::string unixPath;
+    int unixMode = 0666;
+    std::string controlPath;
+    int controlMode = 0600;
+    std::vector<int> allowUids;		/* Empty: this process's uid. */
+    bool proxyProtocol = false;
+    AddressFilter proxyFrom;		/* Empty: loopback only. */
+    bool proxyFromSet = false;
+    int proxyTimeoutMs = 5000;
+};
 class Server {
     struct Token {};
 public:
@@ -60,14 +82,15 @@ public:
      * dispatcher. Returns 0 with server set, or an errno / resolver
      * failure in error.
      */
-    static int Open(const ListenSpec &spec, std::unique_ptr<Server> &server,
-	    ListenError &error);
+    static int Open(const ServerOptions &options,
+	    std::unique_ptr<Server> &server, ListenError &error);
 
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
     ~Server();
 
-    int Port() const { return port_; }
+    int Port() const { return port_; }		/* 0 for a Unix path. */
+    const std::string &ControlPath() const { return options_.controlPath; }
     const std::vector<std::string> &Addresses() const { return addresses_; }
     int OwnerPid() const { return ownerPid_; }
     bool OwnedHere() const { return ownerPid_ == ProcessId(); }
@@ -85,20 +108,45 @@ public:
     void CloseDispatcherCopies();
 
 private:
+    /* What each descriptor in the dispatcher's poll set is. */
+    enum class Source { Wakeup, Registration, Worker, Header, Control,
+	    Listener };
+    struct Watched {
+	Source source;
+	size_t index;		/* Into listeners_ or headerWaits_. */
+	WorkerId worker;
+    };
+    /* A connection whose PROXY header has not fully arrived. */
+    struct HeaderWait {
+	PendingConn conn;
+	std::chrono::steady_clock::time_point deadline;
+	std::string got;	/* Header bytes already read. */
+    };
+
     static Tcl_ThreadCreateType ThreadMain(ClientData clientData);
+    int OpenSockets(ListenError &error);
     void Run();
+    int BuildPollSet(std::vector<int> &fds, std::vector<Watched> &what);
     void ServiceOnce(const std::vector<int> &fds,
-	    const std::vector<bool> &ready, const std::vector<WorkerId> &ids);
+	    const std::vector<bool> &ready, const std::vector<Watched> &what);
     void ReceiveRegistrations();
+    void AcceptControl();
+    void AddWorker(UniqueFd channel);
     void ServiceWorker(WorkerId id);
     void DropWorker(WorkerId id);
     void Dispatch(PendingConn conn);
     void DispatchPending();
-    void AcceptFrom(int listenFd);
+    void AcceptFrom(const Listener &listener);
+    void ReadHeader(size_t index);
+    void ExpireHeaders();
     void Publish();
     bool ListenersPaused() const;
+    bool CanAccept() const;
 
+    ServerOptions options_;
     std::vector<Listener> listeners_;
+    UniqueFd control_;
+    std::vector<HeaderWait> headerWaits_;
     std::vector<std::string> addresses_;
     int port_ = 0;
     int ownerPid_ = 0;

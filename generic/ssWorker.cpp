@@ -32,8 +32,9 @@ struct InterpWorkers;
 
 struct WorkerLink {
     InterpWorkers *owner = nullptr;
-    uint64_t serverId = 0;
-    int port = 0;
+    std::string key;		/* "server N" or "path P": see LinkKey. */
+    WorkerTarget target;	/* To register again in a forked child. */
+    std::string where;		/* "on port N" or "at P", for messages. */
     UniqueFd fd;
     int pid = 0;		/* The process that registered fd. */
     Tcl_Obj *handler = nullptr;
@@ -42,7 +43,7 @@ struct WorkerLink {
 
 struct InterpWorkers {
     Tcl_Interp *interp = nullptr;
-    std::map<uint64_t, std::unique_ptr<WorkerLink>> links;
+    std::map<std::string, std::unique_ptr<WorkerLink>> links;
 };
 
 void LinkReadable(ClientData clientData, int mask);
@@ -69,15 +70,12 @@ SetPosixError(Tcl_Interp *interp, const std::string &what, int err)
  */
 
 void
-CloseLink(std::unique_ptr<WorkerLink> link, bool haveLock = false)
+CloseLink(std::unique_ptr<WorkerLink> link)
 {
     if (link->fd.Valid()) {
 	Tcl_DeleteFileHandler(link->fd.Get());
 	Registry &r = Registry::Get();
-	std::unique_lock<std::mutex> lock(r.Mutex(), std::defer_lock);
-	if (!haveLock) {
-	    lock.lock();
-	}
+	std::lock_guard<std::mutex> lock(r.Mutex());
 	r.UntrackWorkerFd(&link->fd);
 	link->fd.Reset();
     }
@@ -86,10 +84,16 @@ CloseLink(std::unique_ptr<WorkerLink> link, bool haveLock = false)
     }
 }
 
-std::unique_ptr<WorkerLink>
-TakeLink(InterpWorkers *workers, uint64_t serverId)
+std::string
+ServerKey(uint64_t serverId)
 {
-    auto it = workers->links.find(serverId);
+    return "server " + std::to_string(serverId);
+}
+
+std::unique_ptr<WorkerLink>
+TakeLink(InterpWorkers *workers, const std::string &key)
+{
+    auto it = workers->links.find(key);
     if (it == workers->links.end()) {
 	return nullptr;
     }
@@ -151,22 +155,28 @@ FindServer(Tcl_Interp *interp, Registry &r, std::optional<int> port)
 }
 
 /*
- * RegisterLink --
- *	Makes a private channel, sends the dispatcher's end to server over
- *	its registration socket, and watches the worker's end. Expects the
- *	registry lock. Returns the link, or nullptr with an error in interp.
+ * WatchLink --
+ *	Records a new link's descriptor for the fork handlers and starts
+ *	watching it from this thread's event loop.
  */
 
-std::unique_ptr<WorkerLink>
-RegisterLink(Tcl_Interp *interp, InterpWorkers *workers, Registry &r,
-	Server *server)
+void
+WatchLink(Registry &r, WorkerLink *link)
 {
-    auto link = std::make_unique<WorkerLink>();
-    link->owner = workers;
-    link->serverId = r.IdOf(server);
-    link->port = server->Port();
-    link->pid = ProcessId();
+    r.TrackWorkerFd(&link->fd, Tcl_GetCurrentThread());
+    Tcl_CreateFileHandler(link->fd.Get(), TCL_READABLE, LinkReadable, link);
+}
 
+/*
+ * RegisterWithServer --
+ *	Makes a private channel and sends the dispatcher's end to server over
+ *	its registration socket (a server of this process or its parent).
+ *	Expects the registry lock. Returns 0 or errno.
+ */
+
+int
+RegisterWithServer(Server *server, WorkerLink *link)
+{
     UniqueFd dispatcherEnd;
     int err = MakeSeqpacketPair(link->fd, dispatcherEnd);
     if (!err) {
@@ -174,15 +184,87 @@ RegisterLink(Tcl_Interp *interp, InterpWorkers *workers, Registry &r,
 	err = SendMessageWaiting(server->RegistrationFd(), msg.Data(),
 		msg.Size(), dispatcherEnd.Get(), kRegisterTimeoutMs);
     }
-    if (err) {
-	SetPosixError(interp, "couldn't register with socketserver on port "
-		+ std::to_string(link->port), err);
+    return err;
+}
+
+/*
+ * NewLink --
+ *	Joins the server target names: over the registration socket of a
+ *	server in this process, or by connecting to a control socket (the
+ *	accepted connection is the private channel). Returns the link, or
+ *	nullptr with an error in interp.
+ */
+
+std::unique_ptr<WorkerLink>
+NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
+{
+    auto link = std::make_unique<WorkerLink>();
+    link->owner = workers;
+    link->target = target;
+    link->pid = ProcessId();
+    Registry &r = Registry::Get();
+    std::lock_guard<std::mutex> lock(r.Mutex());
+    int err;
+    if (!target.path.empty()) {
+	link->key = "path " + target.path;
+	link->where = "at " + target.path;
+	err = ConnectUnix(target.path, link->fd);
+	if (err) {
+	    SetPosixError(interp, "couldn't connect to socketserver "
+		    + link->where, err);
+	    return nullptr;
+	}
+    } else {
+	Server *server = FindServer(interp, r, target.port);
+	if (!server) {
+	    return nullptr;
+	}
+	link->key = ServerKey(r.IdOf(server));
+	link->where = "on port " + std::to_string(server->Port());
+	err = RegisterWithServer(server, link.get());
+	if (err) {
+	    SetPosixError(interp, "couldn't register with socketserver "
+		    + link->where, err);
+	    return nullptr;
+	}
+    }
+    WatchLink(r, link.get());
+    return link;
+}
+
+/*
+ * FindLink --
+ *	The live link of interp for target, if it has one. A link inherited
+ *	across fork is closed here (the child registers anew).
+ */
+
+WorkerLink *
+FindLink(Tcl_Interp *interp, InterpWorkers *workers,
+	const WorkerTarget &target, bool &error)
+{
+    std::string key;
+    error = false;
+    if (!target.path.empty()) {
+	key = "path " + target.path;
+    } else {
+	Registry &r = Registry::Get();
+	std::lock_guard<std::mutex> lock(r.Mutex());
+	Server *server = FindServer(interp, r, target.port);
+	if (!server) {
+	    error = true;
+	    return nullptr;
+	}
+	key = ServerKey(r.IdOf(server));
+    }
+    auto it = workers->links.find(key);
+    if (it == workers->links.end()) {
 	return nullptr;
     }
-    r.TrackWorkerFd(&link->fd, Tcl_GetCurrentThread());
-    Tcl_CreateFileHandler(link->fd.Get(), TCL_READABLE, LinkReadable,
-	    link.get());
-    return link;
+    if (it->second->pid != ProcessId()) {
+	CloseLink(TakeLink(workers, key));
+	return nullptr;
+    }
+    return it->second.get();
 }
 
 /*
@@ -204,16 +286,17 @@ SendReady(WorkerLink *link)
 
 /*
  * ReportLostServer --
- *	Raises a background error in an armed worker whose server has gone.
+ *	Raises a background error in an armed worker whose server has gone
+ *	(or, over a control socket, refused it).
  */
 
 void
-ReportLostServer(Tcl_Interp *interp, int port)
+ReportLostServer(Tcl_Interp *interp, const std::string &where)
 {
     Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-	    "socketserver: lost the server on port %d", port));
-    Tcl_SetErrorCode(interp, "SOCKETSERVER", "LOST",
-	    std::to_string(port).c_str(), nullptr);
+	    "socketserver: lost the server %s", where.c_str()));
+    std::string id = where.substr(where.find(' ') + 1);
+    Tcl_SetErrorCode(interp, "SOCKETSERVER", "LOST", id.c_str(), nullptr);
     Tcl_BackgroundException(interp, TCL_ERROR);
 }
 
@@ -225,15 +308,15 @@ ReportLostServer(Tcl_Interp *interp, int port)
  */
 
 void
-ReregisterInChild(InterpWorkers *workers, uint64_t serverId)
+ReregisterInChild(InterpWorkers *workers, const std::string &key)
 {
-    std::unique_ptr<WorkerLink> old = TakeLink(workers, serverId);
+    std::unique_ptr<WorkerLink> old = TakeLink(workers, key);
     bool wasArmed = old->armed;
-    int port = old->port;
+    WorkerTarget target = old->target;
     Tcl_Obj *handler = old->handler;
     Tcl_IncrRefCount(handler);
     CloseLink(std::move(old));
-    if (wasArmed && ArmWorker(workers->interp, port, handler) != TCL_OK) {
+    if (wasArmed && ArmWorker(workers->interp, target, handler) != TCL_OK) {
 	Tcl_BackgroundException(workers->interp, TCL_ERROR);
     }
     Tcl_DecrRefCount(handler);
@@ -297,10 +380,10 @@ LinkReadable(ClientData clientData, int)
     auto link = static_cast<WorkerLink *>(clientData);
     InterpWorkers *workers = link->owner;
     Tcl_Interp *interp = workers->interp;
-    uint64_t serverId = link->serverId;
+    std::string key = link->key;
 
     if (link->pid != ProcessId()) {
-	ReregisterInChild(workers, serverId);
+	ReregisterInChild(workers, key);
 	return;
     }
 
@@ -314,10 +397,10 @@ LinkReadable(ClientData clientData, int)
     if (n <= 0 || !Message::Parse(buf, n, msg)
 	    || msg.header.type != MsgType::Conn || !conn.Valid()) {
 	bool wasArmed = link->armed;
-	int port = link->port;
-	CloseLink(TakeLink(workers, serverId));
+	std::string where = link->where;
+	CloseLink(TakeLink(workers, key));
 	if (wasArmed) {
-	    ReportLostServer(interp, port);
+	    ReportLostServer(interp, where);
 	}
 	return;
     }
@@ -335,14 +418,14 @@ LinkReadable(ClientData clientData, int)
 
 /*
  * ArmWorker --
- *	Implements `client`: checks the handler names a command, registers
- *	this interp with the server if it has no live link (or inherited one
+ *	Implements `client`: checks the handler names a command, joins the
+ *	server if this interp has no live link to it (or inherited one
  *	across fork), stores the handler, and sends READY unless already
  *	armed (a second `client` only replaces the handler).
  */
 
 int
-ArmWorker(Tcl_Interp *interp, std::optional<int> port, Tcl_Obj *handler)
+ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
 {
     int objc;
     Tcl_Obj **objv;
@@ -358,29 +441,18 @@ ArmWorker(Tcl_Interp *interp, std::optional<int> port, Tcl_Obj *handler)
     }
 
     InterpWorkers *workers = GetInterpWorkers(interp);
-    Registry &r = Registry::Get();
-    WorkerLink *link;
-    {
-	std::unique_lock<std::mutex> lock(r.Mutex());
-	Server *server = FindServer(interp, r, port);
-	if (!server) {
+    bool error;
+    WorkerLink *link = FindLink(interp, workers, target, error);
+    if (error) {
+	return TCL_ERROR;
+    }
+    if (!link) {
+	std::unique_ptr<WorkerLink> fresh = NewLink(interp, workers, target);
+	if (!fresh) {
 	    return TCL_ERROR;
 	}
-	uint64_t serverId = r.IdOf(server);
-	auto it = workers->links.find(serverId);
-	if (it != workers->links.end() && it->second->pid != ProcessId()) {
-	    CloseLink(TakeLink(workers, serverId), true);
-	    it = workers->links.end();
-	}
-	if (it == workers->links.end()) {
-	    std::unique_ptr<WorkerLink> fresh =
-		    RegisterLink(interp, workers, r, server);
-	    if (!fresh) {
-		return TCL_ERROR;
-	    }
-	    it = workers->links.emplace(serverId, std::move(fresh)).first;
-	}
-	link = it->second.get();
+	link = fresh.get();
+	workers->links.emplace(link->key, std::move(fresh));
     }
 
     Tcl_IncrRefCount(handler);
@@ -391,10 +463,10 @@ ArmWorker(Tcl_Interp *interp, std::optional<int> port, Tcl_Obj *handler)
     if (!link->armed) {
 	int err = SendReady(link);
 	if (err) {
-	    int linkPort = link->port;
-	    CloseLink(TakeLink(workers, link->serverId));
-	    return SetPosixError(interp, "couldn't register with socketserver"
-		    " on port " + std::to_string(linkPort), err);
+	    std::string where = link->where;
+	    CloseLink(TakeLink(workers, link->key));
+	    return SetPosixError(interp, "couldn't register with socketserver "
+		    + where, err);
 	}
     }
     return TCL_OK;
@@ -406,7 +478,8 @@ ForgetWorkerLink(Tcl_Interp *interp, uint64_t serverId)
     auto workers = static_cast<InterpWorkers *>(
 	    Tcl_GetAssocData(interp, kAssocKey, nullptr));
     if (workers) {
-	if (std::unique_ptr<WorkerLink> link = TakeLink(workers, serverId)) {
+	if (std::unique_ptr<WorkerLink> link =
+		TakeLink(workers, ServerKey(serverId))) {
 	    CloseLink(std::move(link));
 	}
     }

@@ -14,15 +14,26 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace socketserver {
 
 /*
- * Arms interp as a worker of the server on port (default: the process's
- * first server) with handler. Returns a Tcl result; on error the message
- * and errorCode are in interp.
+ * Which server a worker works for: one opened by this process or the one
+ * it was forked from (by port; none: the first), or one that listens on a
+ * control socket at path (a server this process was not forked from).
  */
-int ArmWorker(Tcl_Interp *interp, std::optional<int> port, Tcl_Obj *handler);
+struct WorkerTarget {
+    std::optional<int> port;
+    std::string path;
+};
+
+/*
+ * Arms interp as a worker of target with handler. Returns a Tcl result;
+ * on error the message and errorCode are in interp.
+ */
+int ArmWorker(Tcl_Interp *interp, const WorkerTarget &target,
+	Tcl_Obj *handler);
 
 /* Forgets interp's link to a server this process just closed. */
 void ForgetWorkerLink(Tcl_Interp *interp, uint64_t serverId);

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <netdb.h>
@@ -206,6 +207,184 @@ AcceptConnection(int listenFd, UniqueFd &conn, std::string &peer)
 }
 
 static int
+FillUnixAddress(const std::string &path, sockaddr_un &addr)
+{
+    addr = sockaddr_un{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+	return ENAMETOOLONG;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return 0;
+}
+
+int
+ConnectUnix(const std::string &path, UniqueFd &out)
+{
+    sockaddr_un addr;
+    int err = FillUnixAddress(path, addr);
+    if (err) {
+	return err;
+    }
+    UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd.Valid()) {
+	return errno;
+    }
+    if (connect(fd.Get(), reinterpret_cast<sockaddr *>(&addr),
+	    sizeof(addr))) {
+	return errno;
+    }
+    out = std::move(fd);
+    return 0;
+}
+
+/*
+ * SocketFileIsLive --
+ *	Whether something accepts connections on the socket file at path.
+ */
+
+static bool
+SocketFileIsLive(const sockaddr_un &addr)
+{
+    for (int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+	UniqueFd probe(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+	if (probe.Valid() && connect(probe.Get(),
+		reinterpret_cast<const sockaddr *>(&addr), sizeof(addr)) == 0) {
+	    return true;
+	}
+	if (errno != EPROTOTYPE) {
+	    return false;
+	}
+    }
+    return false;
+}
+
+int
+OpenUnixListener(const std::string &path, bool seqpacket, int mode,
+	int backlog, UniqueFd &out)
+{
+    sockaddr_un addr;
+    int err = FillUnixAddress(path, addr);
+    if (err) {
+	return err;
+    }
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+	if (!S_ISSOCK(st.st_mode) || SocketFileIsLive(addr)) {
+	    return EADDRINUSE;
+	}
+	unlink(path.c_str());		/* Left by a server that died. */
+    }
+    UniqueFd fd(socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM)
+	    | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd.Valid()) {
+	return errno;
+    }
+    if (bind(fd.Get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr))) {
+	return errno;
+    }
+    if (chmod(path.c_str(), mode)
+	    || listen(fd.Get(), backlog > 0 ? backlog : SOMAXCONN)) {
+	err = errno;
+	unlink(path.c_str());
+	return err;
+    }
+    out = std::move(fd);
+    return 0;
+}
+
+void
+RemoveSocketFile(const std::string &path)
+{
+    struct stat st;
+    if (!path.empty() && lstat(path.c_str(), &st) == 0
+	    && S_ISSOCK(st.st_mode)) {
+	unlink(path.c_str());
+    }
+}
+
+int
+AdoptListener(int fd, Listener &out, bool &isUnix)
+{
+    int type = 0, listening = 0;
+    socklen_t len = sizeof(int);
+    if (fcntl(fd, F_GETFD) < 0) {
+	return EBADF;
+    }
+    if (!IsSocket(fd)) {
+	return ENOTSOCK;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len)) {
+	return errno;
+    }
+    if (type != SOCK_STREAM) {
+	return ESOCKTNOSUPPORT;
+    }
+    len = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) {
+	return errno;
+    }
+    if (!listening) {
+	return EINVAL;
+    }
+    sockaddr_storage addr;
+    len = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len)) {
+	return errno;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0
+	    || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+	return errno;
+    }
+    isUnix = addr.ss_family == AF_UNIX;
+    if (isUnix) {
+	out.address = reinterpret_cast<sockaddr_un *>(&addr)->sun_path;
+	out.port = 0;
+    } else {
+	out.address = FormatAddress(reinterpret_cast<sockaddr *>(&addr),
+		out.port);
+    }
+    out.isUnix = isUnix;
+    out.fd.Reset(fd);
+    return 0;
+}
+
+std::vector<int>
+SystemdListenFds()
+{
+    std::vector<int> fds;
+    const char *pid = getenv("LISTEN_PID");
+    const char *count = getenv("LISTEN_FDS");
+    if (!pid || !count || atol(pid) != static_cast<long>(getpid())) {
+	return fds;
+    }
+    long n = atol(count);
+    for (long i = 0; i < n && i < 1024; i++) {
+	fds.push_back(3 + static_cast<int>(i));	/* SD_LISTEN_FDS_START */
+    }
+    return fds;
+}
+
+int
+PeerUid(int fd, int &uid)
+{
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+	return errno;
+    }
+    uid = static_cast<int>(cred.uid);
+    return 0;
+}
+
+int
+ProcessUid()
+{
+    return static_cast<int>(getuid());
+}
+
+static int
 MakePair(int type, UniqueFd &a, UniqueFd &b)
 {
     int sv[2];
@@ -326,6 +505,28 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	return -EMSGSIZE;
     }
     return n;
+}
+
+static long
+ReceiveBytes(int fd, void *buf, size_t len, int flags)
+{
+    ssize_t n;
+    do {
+	n = recv(fd, buf, len, flags | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+long
+PeekBytes(int fd, void *buf, size_t len)
+{
+    return ReceiveBytes(fd, buf, len, MSG_PEEK);
+}
+
+long
+ReadBytes(int fd, void *buf, size_t len)
+{
+    return ReceiveBytes(fd, buf, len, 0);
 }
 
 int
