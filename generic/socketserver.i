@@ -41,13 +41,22 @@ typedef Tcl_Obj SsResultObj;
     Tcl_SetObjResult(interp, $1);
 }
 
+/*
+ * One wrapper with an optional argument, not an overload set: SWIG's
+ * overload dispatch would check types first and hide the real error (an
+ * unknown channel) behind "Wrong number or type of arguments".
+ */
+%feature("compactdefaultargs") SsSendFd;
+
 %rename(socketpair) SsSocketpair;
 %rename(sendfd) SsSendFd;
 %rename(recvfd) SsRecvFd;
 %rename(version) SsVersion;
 
+%apply int channel_fd { int sockchan, int chan };
+
 SsResultObj *SsSocketpair(Tcl_Interp *interp);
-SsResultObj *SsSendFd(Tcl_Interp *interp, int channel_fd,
-	int channel_fd, const char *data = "");
-SsResultObj *SsRecvFd(Tcl_Interp *interp, int channel_fd);
+SsResultObj *SsSendFd(Tcl_Interp *interp, int sockchan, int chan,
+	const char *data = "");
+SsResultObj *SsRecvFd(Tcl_Interp *interp, int sockchan);
 const char *SsVersion(void);

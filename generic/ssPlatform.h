@@ -131,10 +131,21 @@ int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 /*
  * Receives one message. A passed descriptor lands in fdOut, close-on-exec.
  * blocking selects whether to wait. Returns the length (0: the peer has
- * closed) or -errno.
+ * closed) or -errno: -EMFILE when a descriptor was passed but this
+ * process had no room for it, -EMSGSIZE for a message longer than cap.
  */
 long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	bool blocking);
+
+/*
+ * For the channel-passing commands, on a stream socket that may be in
+ * either blocking mode: SendAll sends every byte, with passFd attached
+ * to the first; ReceiveAll fills buf completely, taking a descriptor
+ * that arrives with the first bytes into fdOut. Both wait as long as it
+ * takes. Return 0, or errno (ECONNRESET: the peer closed first).
+ */
+int SendAll(int sock, const void *data, size_t len, int passFd);
+int ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut);
 
 /*
  * Non-blocking reads from a connection: PeekBytes leaves the bytes queued,

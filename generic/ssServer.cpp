@@ -341,7 +341,7 @@ Server::ReceiveRegistrations()
 		|| msg.header.type != MsgType::Register || !passed.Valid()
 		|| !IsSocket(passed.Get())) {
 	    counters_->rejected++;
-	    if (n < 0 && n != -EMSGSIZE) {
+	    if (n < 0 && n != -EMSGSIZE && n != -EMFILE) {
 		return;
 	    }
 	    continue;
@@ -421,10 +421,10 @@ Server::ServiceWorker(WorkerId id)
 	    ok = false;
 	}
 	if (!ok) {
-	    if (n != 0) {
-		counters_->rejected++;
+	    if (n > 0 || n == -EMSGSIZE) {
+		counters_->rejected++;	/* Not our protocol: garbage. */
 	    }
-	    DropWorker(id);
+	    DropWorker(id);		/* Or simply gone. */
 	    return;
 	}
     }

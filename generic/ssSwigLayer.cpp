@@ -103,23 +103,46 @@ SsSocketpair(Tcl_Interp *interp)
 }
 
 /*
+ * The framing on the socket: a 4-byte big-endian length, the descriptor
+ * riding on its first byte, then that many bytes of data. A stream socket
+ * keeps no message boundaries, so the length is what says where the data
+ * ends.
+ */
+
+static void
+PutLength(unsigned char *p, uint32_t n)
+{
+    p[0] = n >> 24; p[1] = n >> 16; p[2] = n >> 8; p[3] = n;
+}
+
+static uint32_t
+GetLength(const unsigned char *p)
+{
+    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16)
+	    | (uint32_t(p[2]) << 8) | p[3];
+}
+
+/*
  * SsSendFd --
- *	Sends fd, with data, over the Unix-domain socket sock. The sender
- *	keeps its own channel open. Returns an empty result.
+ *	Sends chan's descriptor, with data, over the Unix-domain socket
+ *	sock. The sender keeps its own channel open. Returns an empty result.
  */
 
 SsResultObj *
 SsSendFd(Tcl_Interp *interp, int sock, int fd, const char *data)
 {
-    std::string payload(data ? data : "");
-    if (payload.size() > kMaxData) {
+    std::string payload(4, '\0');
+    payload += data ? data : "";
+    size_t dataLen = payload.size() - 4;
+    if (dataLen > kMaxData) {
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
 		"data too long: at most %d bytes", static_cast<int>(kMaxData)));
 	Tcl_SetErrorCode(interp, "SOCKETSERVER", "DATALENGTH", nullptr);
 	return nullptr;
     }
-    payload.insert(0, 1, 'D');	/* Never an empty message. */
-    int err = SendMessage(sock, payload.data(), payload.size(), fd);
+    PutLength(reinterpret_cast<unsigned char *>(&payload[0]),
+	    static_cast<uint32_t>(dataLen));
+    int err = SendAll(sock, payload.data(), payload.size(), fd);
     if (err) {
 	return PosixFailure(interp, "couldn't send descriptor", err);
     }
@@ -135,17 +158,29 @@ SsSendFd(Tcl_Interp *interp, int sock, int fd, const char *data)
 SsResultObj *
 SsRecvFd(Tcl_Interp *interp, int sock)
 {
-    std::string buf(kMaxData + 1, '\0');
+    unsigned char header[4];
     UniqueFd fd;
-    long n = ReceiveMessage(sock, &buf[0], buf.size(), fd, true);
-    if (n < 0) {
-	return PosixFailure(interp, "couldn't receive descriptor",
-		static_cast<int>(-n));
+    int err = ReceiveAll(sock, header, sizeof(header), fd);
+    uint32_t len = err ? 0 : GetLength(header);
+    if (!err && len > kMaxData) {
+	err = EPROTO;
     }
-    if (n == 0 || !fd.Valid()) {
-	Tcl_SetObjResult(interp, Tcl_NewStringObj(n == 0
-		? "couldn't receive descriptor: connection closed"
-		: "couldn't receive descriptor: message carried none", -1));
+    std::string data(len, '\0');
+    if (!err && len > 0) {
+	err = ReceiveAll(sock, &data[0], len, fd);
+    }
+    if (err == ECONNRESET) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"couldn't receive descriptor: connection closed", -1));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOFD", nullptr);
+	return nullptr;
+    }
+    if (err) {
+	return PosixFailure(interp, "couldn't receive descriptor", err);
+    }
+    if (!fd.Valid()) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"couldn't receive descriptor: message carried none", -1));
 	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOFD", nullptr);
 	return nullptr;
     }
@@ -157,7 +192,7 @@ SsRecvFd(Tcl_Interp *interp, int sock)
     Tcl_ListObjAppendElement(nullptr, result,
 	    Tcl_NewStringObj(Tcl_GetChannelName(chan), -1));
     Tcl_ListObjAppendElement(nullptr, result,
-	    Tcl_NewStringObj(buf.data() + 1, static_cast<int>(n - 1)));
+	    Tcl_NewStringObj(data.data(), static_cast<int>(len)));
     return result;
 }
 

@@ -35,6 +35,7 @@ struct WorkerLink {
     std::string key;		/* "server N" or "path P": see LinkKey. */
     WorkerTarget target;	/* To register again in a forked child. */
     std::string where;		/* "on port N" or "at P", for messages. */
+    std::string id;		/* N or P, for errorCodes. */
     UniqueFd fd;
     int pid = 0;		/* The process that registered fd. */
     Tcl_Obj *handler = nullptr;
@@ -208,6 +209,7 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
     if (!target.path.empty()) {
 	link->key = "path " + target.path;
 	link->where = "at " + target.path;
+	link->id = target.path;
 	err = ConnectUnix(target.path, link->fd);
 	if (err) {
 	    SetPosixError(interp, "couldn't connect to socketserver "
@@ -220,7 +222,8 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	    return nullptr;
 	}
 	link->key = ServerKey(r.IdOf(server));
-	link->where = "on port " + std::to_string(server->Port());
+	link->id = std::to_string(server->Port());
+	link->where = "on port " + link->id;
 	err = RegisterWithServer(server, link.get());
 	if (err) {
 	    SetPosixError(interp, "couldn't register with socketserver "
@@ -291,11 +294,11 @@ SendReady(WorkerLink *link)
  */
 
 void
-ReportLostServer(Tcl_Interp *interp, const std::string &where)
+ReportLostServer(Tcl_Interp *interp, const std::string &where,
+	const std::string &id)
 {
     Tcl_SetObjResult(interp, Tcl_ObjPrintf(
 	    "socketserver: lost the server %s", where.c_str()));
-    std::string id = where.substr(where.find(' ') + 1);
     Tcl_SetErrorCode(interp, "SOCKETSERVER", "LOST", id.c_str(), nullptr);
     Tcl_BackgroundException(interp, TCL_ERROR);
 }
@@ -393,14 +396,28 @@ LinkReadable(ClientData clientData, int)
     if (n == -EAGAIN) {
 	return;
     }
+    if (n == -EMFILE) {
+	/*
+	 * A connection came but this process had no descriptor left for
+	 * it. Leave the server, so that it re-sends the connection to
+	 * another worker, and say why; `client` joins again.
+	 */
+
+	std::string where = link->where;
+	CloseLink(TakeLink(workers, key));
+	SetPosixError(interp, "couldn't receive a connection " + where,
+		EMFILE);
+	Tcl_BackgroundException(interp, TCL_ERROR);
+	return;
+    }
     Message msg;
     if (n <= 0 || !Message::Parse(buf, n, msg)
 	    || msg.header.type != MsgType::Conn || !conn.Valid()) {
 	bool wasArmed = link->armed;
-	std::string where = link->where;
+	std::string where = link->where, id = link->id;
 	CloseLink(TakeLink(workers, key));
 	if (wasArmed) {
-	    ReportLostServer(interp, where);
+	    ReportLostServer(interp, where, id);
 	}
 	return;
     }

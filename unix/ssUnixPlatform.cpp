@@ -501,7 +501,10 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	    }
 	}
     }
-    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    if (msg.msg_flags & MSG_CTRUNC) {
+	return -EMFILE;		/* The descriptor could not be installed. */
+    }
+    if (msg.msg_flags & MSG_TRUNC) {
 	return -EMSGSIZE;
     }
     return n;
@@ -527,6 +530,78 @@ long
 ReadBytes(int fd, void *buf, size_t len)
 {
     return ReceiveBytes(fd, buf, len, 0);
+}
+
+static int
+WaitFor(int fd, short events)
+{
+    pollfd pfd{fd, events, 0};
+    if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+	return errno;
+    }
+    return 0;
+}
+
+int
+SendAll(int sock, const void *data, size_t len, int passFd)
+{
+    const char *p = static_cast<const char *>(data);
+    size_t sent = 0;
+    while (sent < len) {
+	iovec iov{const_cast<char *>(p + sent), len - sent};
+	msghdr msg{};
+	alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (sent == 0 && passFd >= 0) {
+	    msg.msg_control = control;
+	    msg.msg_controllen = sizeof(control);
+	    cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	    cmsg->cmsg_level = SOL_SOCKET;
+	    cmsg->cmsg_type = SCM_RIGHTS;
+	    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	    std::memcpy(CMSG_DATA(cmsg), &passFd, sizeof(int));
+	}
+	ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	if (n >= 0) {
+	    sent += n;
+	} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+	    int err = WaitFor(sock, POLLOUT);
+	    if (err) {
+		return err;
+	    }
+	} else if (errno != EINTR) {
+	    return errno;
+	}
+    }
+    return 0;
+}
+
+int
+ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut)
+{
+    char *p = static_cast<char *>(buf);
+    size_t got = 0;
+    while (got < len) {
+	UniqueFd fd;
+	long n = ReceiveMessage(sock, p + got, len - got, fd, true);
+	if (fd.Valid() && !fdOut.Valid()) {
+	    fdOut = std::move(fd);
+	}
+	if (n == -EAGAIN || n == -EWOULDBLOCK) {
+	    int err = WaitFor(sock, POLLIN);
+	    if (err) {
+		return err;
+	    }
+	} else if (n == 0) {
+	    return ECONNRESET;
+	} else if (n < 0) {
+	    return static_cast<int>(-n);
+	} else {
+	    got += n;
+	}
+    }
+    return 0;
 }
 
 int
