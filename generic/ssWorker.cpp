@@ -32,7 +32,7 @@ struct InterpWorkers;
 
 struct WorkerLink {
     InterpWorkers *owner = nullptr;
-    std::string key;		/* "server N" or "path P": see LinkKey. */
+    std::string key;		/* "server N" or "path P". */
     WorkerTarget target;	/* To register again in a forked child. */
     std::string where;		/* "on port N" or "at P", for messages. */
     std::string id;		/* N or P, for errorCodes. */
@@ -75,6 +75,8 @@ CloseLink(std::unique_ptr<WorkerLink> link)
 {
     if (link->fd.Valid()) {
 	Tcl_DeleteFileHandler(link->fd.Get());
+    }
+    {
 	Registry &r = Registry::Get();
 	std::lock_guard<std::mutex> lock(r.Mutex());
 	r.UntrackWorkerFd(&link->fd);
@@ -314,6 +316,10 @@ void
 ReregisterInChild(InterpWorkers *workers, const std::string &key)
 {
     std::unique_ptr<WorkerLink> old = TakeLink(workers, key);
+    if (!old->handler) {
+	CloseLink(std::move(old));
+	return;
+    }
     bool wasArmed = old->armed;
     WorkerTarget target = old->target;
     Tcl_Obj *handler = old->handler;
