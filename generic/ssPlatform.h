@@ -210,6 +210,7 @@ private:
  * Descriptor facts and chores.
  */
 bool IsSocket(int fd);
+bool IsInetSocket(int fd);		/* An IPv4 or IPv6 socket. */
 int OpenModeOf(int fd, bool &readable, bool &writable);
 int ProcessId();
 int ReplaceWithNullDevice(int fd);	/* Async-signal-safe. */

@@ -14,6 +14,7 @@
 #ifndef SS_PROTOCOL_H
 #define SS_PROTOCOL_H
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>

@@ -95,6 +95,14 @@ public:
     int OwnerPid() const { return ownerPid_; }
     bool OwnedHere() const { return ownerPid_ == ProcessId(); }
     int RegistrationFd() const { return regWorkerEnd_.Get(); }
+
+    /*
+     * In a process that inherited this server: a worker here saw the
+     * dispatcher's end of its channel close, so the server's process is
+     * gone; later registrations fail at once instead of racing its exit.
+     */
+    void MarkLost() { lost_ = true; }
+    bool Lost() const { return lost_; }
     const Counters &Stats() const { return *counters_; }
 
     /*
@@ -162,6 +170,7 @@ private:
     std::chrono::steady_clock::time_point resumeAccept_{};
 
     std::atomic<bool> stopping_{false};
+    bool lost_ = false;
     Tcl_ThreadId thread_ = nullptr;
     bool threadStarted_ = false;
 };

@@ -30,9 +30,11 @@ PosixFailure(Tcl_Interp *interp, const char *what, int err)
 
 /*
  * MakeChannel --
- *	Wraps a descriptor in a registered channel: a socket becomes a TCP
- *	channel (so -peername works on TCP), anything else a file channel
- *	with the descriptor's own access mode. Takes ownership of fd.
+ *	Wraps a descriptor in a registered channel: a TCP socket becomes a
+ *	TCP channel (so -peername works), anything else (a file, a pipe, a
+ *	Unix-domain socket, for which Tcl's TCP options would read garbage)
+ *	a file channel with the descriptor's own access mode. Takes
+ *	ownership of fd.
  */
 
 Tcl_Channel
@@ -41,7 +43,7 @@ MakeChannel(Tcl_Interp *interp, UniqueFd fd)
     ClientData handle =
 	    reinterpret_cast<ClientData>(static_cast<intptr_t>(fd.Get()));
     Tcl_Channel chan;
-    if (IsSocket(fd.Get())) {
+    if (IsInetSocket(fd.Get())) {
 	chan = Tcl_MakeTcpClientChannel(handle);
     } else {
 	bool readable = false, writable = false;
@@ -75,6 +77,11 @@ SsChannelToFd(Tcl_Interp *interp, Tcl_Obj *name, int *fdPtr)
     ClientData handle;
     if (Tcl_GetChannelHandle(chan, TCL_READABLE, &handle) != TCL_OK
 	    && Tcl_GetChannelHandle(chan, TCL_WRITABLE, &handle) != TCL_OK) {
+	Tcl_Obj *driverError = nullptr;	/* Left on the channel: drop it, */
+	Tcl_GetChannelError(chan, &driverError);	/* or close fails. */
+	if (driverError) {
+	    Tcl_DecrRefCount(driverError);
+	}
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
 		"channel \"%s\" has no file descriptor", Tcl_GetString(name)));
 	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOFD", nullptr);

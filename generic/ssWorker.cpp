@@ -33,6 +33,7 @@ struct InterpWorkers;
 struct WorkerLink {
     InterpWorkers *owner = nullptr;
     std::string key;		/* "server N" or "path P". */
+    uint64_t serverId = 0;	/* The registry's id; 0 for a path. */
     WorkerTarget target;	/* To register again in a forked child. */
     std::string where;		/* "on port N" or "at P", for messages. */
     std::string id;		/* N or P, for errorCodes. */
@@ -174,12 +175,16 @@ WatchLink(Registry &r, WorkerLink *link)
  * RegisterWithServer --
  *	Makes a private channel and sends the dispatcher's end to server over
  *	its registration socket (a server of this process or its parent).
- *	Expects the registry lock. Returns 0 or errno.
+ *	Expects the registry lock. Returns 0 or errno (EPIPE: the server's
+ *	process is known to be gone).
  */
 
 int
 RegisterWithServer(Server *server, WorkerLink *link)
 {
+    if (server->Lost()) {
+	return EPIPE;
+    }
     UniqueFd dispatcherEnd;
     int err = MakeSeqpacketPair(link->fd, dispatcherEnd);
     if (!err) {
@@ -223,7 +228,8 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	if (!server) {
 	    return nullptr;
 	}
-	link->key = ServerKey(r.IdOf(server));
+	link->serverId = r.IdOf(server);
+	link->key = ServerKey(link->serverId);
 	link->id = std::to_string(server->Port());
 	link->where = "on port " + link->id;
 	err = RegisterWithServer(server, link.get());
@@ -287,6 +293,26 @@ SendReady(WorkerLink *link)
 	link->armed = true;
     }
     return err;
+}
+
+/*
+ * MarkServerLost --
+ *	A link to a server this process inherited reached end-of-file: the
+ *	server's process has died (its own process would have removed the
+ *	server from the registry first, on close).
+ */
+
+void
+MarkServerLost(WorkerLink *link)
+{
+    if (link->serverId != 0) {
+	Registry &r = Registry::Get();
+	std::lock_guard<std::mutex> lock(r.Mutex());
+	Server *server = r.Find(link->serverId);
+	if (server && !server->OwnedHere()) {
+	    server->MarkLost();
+	}
+    }
 }
 
 /*
@@ -421,6 +447,7 @@ LinkReadable(ClientData clientData, int)
 	    || msg.header.type != MsgType::Conn || !conn.Valid()) {
 	bool wasArmed = link->armed;
 	std::string where = link->where, id = link->id;
+	MarkServerLost(link);
 	CloseLink(TakeLink(workers, key));
 	if (wasArmed) {
 	    ReportLostServer(interp, where, id);

@@ -694,6 +694,15 @@ IsSocket(int fd)
     return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+bool
+IsInetSocket(int fd)
+{
+    sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    return getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0
+	    && (addr.ss_family == AF_INET || addr.ss_family == AF_INET6);
+}
+
 int
 OpenModeOf(int fd, bool &readable, bool &writable)
 {
