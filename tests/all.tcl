@@ -29,6 +29,11 @@ proc ::tcltest::cleanupTests {{calledFromAllFile 0}} {
 set ::summary {Total 0 Passed 0 Skipped 0 Failed 0}
 set failed [runAllTests]
 set n [dict create {*}$::summary]
+# A file that died outside any test has no failed test to its name, but
+# it failed: count it, so the summary never says 0 failed for a failure.
+if {$failed && [dict get $n Failed] == 0} {
+    dict set n Failed 1
+}
 puts [outputChannel] "tcltest: [dict get $n Passed] passed,\
 	[dict get $n Failed] failed, [dict get $n Skipped] skipped"
 flush [outputChannel]
