@@ -113,7 +113,10 @@ puts "forked [llength $workers] workers: [join $workers {, }]"
 
 # ---------------------------------------------------------------------------
 # 3. The clients. From here on, only the parent runs. Every client is a
-#    plain Tcl socket driven by fileevents, so all 40 are in flight at once.
+#    plain Tcl socket whose answer is read from a fileevent, so all 40 are
+#    in flight at once. Each connection goes to whichever worker is free
+#    first (the one that has waited longest): on a busy 2-core machine the
+#    spread follows who gets the CPU.
 # ---------------------------------------------------------------------------
 
 set finished 0				;# requests answered or failed
@@ -122,21 +125,18 @@ foreach pid $workers {
     set served($pid) 0
 }
 
+# start_request --
+#	Connects (on loopback that takes no time), sends the request at once,
+#	and leaves the answer to a fileevent, so all 40 are in flight
+#	together. Sending at once keeps the burst in arrival order: Tcl
+#	services the newest file handlers first, so requests sent from
+#	writable events would go out last-connected-first.
 proc start_request {n} {
-    set sock [socket -async 127.0.0.1 $::port]
-    fconfigure $sock -blocking 0 -buffering full -translation {auto crlf}
-    # Writable: connected (or failed to connect).
-    fileevent $sock writable [list send_request $sock $n]
-}
-
-proc send_request {sock n} {
-    fileevent $sock writable {}
-    set err [fconfigure $sock -error]
-    if {$err ne ""} {
-	close $sock
-	request_failed $n "could not connect: $err"
+    if {[catch {socket 127.0.0.1 $::port} sock]} {
+	request_failed $n "could not connect: $sock"
 	return
     }
+    fconfigure $sock -blocking 0 -buffering full -translation {auto crlf}
     puts $sock "GET /hello/$n HTTP/1.0"
     puts $sock "Host: 127.0.0.1:$::port"
     puts $sock ""
