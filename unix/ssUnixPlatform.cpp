@@ -408,16 +408,21 @@ MakeStreamPair(UniqueFd &a, UniqueFd &b)
     return MakePair(SOCK_STREAM, a, b);
 }
 
-int
-SendMessage(int sock, const void *data, size_t len, int passFd)
+/*
+ * SendWithFd --
+ *	One sendmsg() of len bytes, with passFd (or -1 for none) attached as
+ *	SCM_RIGHTS, never raising SIGPIPE. Returns the bytes sent or -errno.
+ */
+
+static long
+SendWithFd(int sock, const void *data, size_t len, int passFd, int flags)
 {
     iovec iov{const_cast<void *>(data), len};
     msghdr msg{};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     if (passFd >= 0) {
-	std::memset(control, 0, sizeof(control));
 	msg.msg_control = control;
 	msg.msg_controllen = sizeof(control);
 	cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
@@ -426,15 +431,18 @@ SendMessage(int sock, const void *data, size_t len, int passFd)
 	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
 	std::memcpy(CMSG_DATA(cmsg), &passFd, sizeof(int));
     }
-    for (;;) {
-	ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n >= 0) {
-	    return 0;
-	}
-	if (errno != EINTR) {
-	    return errno;
-	}
-    }
+    ssize_t n;
+    do {
+	n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+int
+SendMessage(int sock, const void *data, size_t len, int passFd)
+{
+    long n = SendWithFd(sock, data, len, passFd, MSG_DONTWAIT);
+    return n < 0 ? static_cast<int>(-n) : 0;
 }
 
 int
@@ -548,30 +556,17 @@ SendAll(int sock, const void *data, size_t len, int passFd)
     const char *p = static_cast<const char *>(data);
     size_t sent = 0;
     while (sent < len) {
-	iovec iov{const_cast<char *>(p + sent), len - sent};
-	msghdr msg{};
-	alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (sent == 0 && passFd >= 0) {
-	    msg.msg_control = control;
-	    msg.msg_controllen = sizeof(control);
-	    cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	    cmsg->cmsg_level = SOL_SOCKET;
-	    cmsg->cmsg_type = SCM_RIGHTS;
-	    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	    std::memcpy(CMSG_DATA(cmsg), &passFd, sizeof(int));
-	}
-	ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	long n = SendWithFd(sock, p + sent, len - sent,
+		sent == 0 ? passFd : -1, 0);
 	if (n >= 0) {
 	    sent += n;
-	} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+	} else if (n == -EAGAIN || n == -EWOULDBLOCK) {
 	    int err = WaitFor(sock, POLLOUT);
 	    if (err) {
 		return err;
 	    }
-	} else if (errno != EINTR) {
-	    return errno;
+	} else {
+	    return static_cast<int>(-n);
 	}
     }
     return 0;
