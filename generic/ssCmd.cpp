@@ -241,7 +241,12 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	case OPT_FD:
 	    code = Tcl_GetIntFromObj(interp, value, &o.adoptFd);
 	    if (code == TCL_OK && o.adoptFd < 0) {
-		code = GetPositive(interp, value, "descriptor", &o.adoptFd);
+		Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad descriptor \"%s\":"
+			" must be a non-negative integer",
+			Tcl_GetString(value)));
+		Tcl_SetErrorCode(interp, "TCL", "VALUE", "DESCRIPTOR",
+			nullptr);
+		code = TCL_ERROR;
 	    }
 	    break;
 	case OPT_MYADDR:

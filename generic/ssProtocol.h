@@ -7,6 +7,7 @@
  *	carry one descriptor as SCM_RIGHTS.
  *
  *	registration socket   worker -> dispatcher   REGISTER + private fd
+ *	control socket        dispatcher -> worker   WELCOME, once, or EOF
  *	private channel       worker -> dispatcher   READY, ACK
  *	private channel       dispatcher -> worker   CONN + connection fd
  */
@@ -26,6 +27,7 @@ enum class MsgType : uint8_t {
     Ready = 2,
     Ack = 3,
     Conn = 4,
+    Welcome = 5,	/* Control socket: the server took this worker. */
 };
 
 constexpr uint32_t kMagic = 0x53534432;	/* "SSD2" */
@@ -78,6 +80,7 @@ struct Message {
 	}
 	switch (out.header.type) {
 	case MsgType::Register: case MsgType::Ready: case MsgType::Ack:
+	case MsgType::Welcome:
 	    return out.textLen == 0;
 	case MsgType::Conn:
 	    return true;

@@ -90,6 +90,9 @@ ParseV1(const uint8_t *data, size_t len, ProxyHeader &out)
 	return ProxyStatus::Invalid;
     }
     std::string line(reinterpret_cast<const char *>(data), lineLen - 1);
+    if (line.find('\0') != std::string::npos) {
+	return ProxyStatus::Invalid;
+    }
     std::vector<std::string> w = SplitSpaces(line);
     out = ProxyHeader{};
     out.headerLen = lineLen + 1;

@@ -91,6 +91,9 @@ Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
     if (s->OpenSockets(error)) {
 	s->options_.controlPath.clear();	/* Not ours to remove. */
 	s->options_.unixPath.clear();
+	if (options.adoptFd >= 0 && !s->listeners_.empty()) {
+	    s->listeners_.front().fd.Release();	/* Still the caller's. */
+	}
 	return -1;
     }
     s->port_ = s->listeners_.front().port;
@@ -353,7 +356,8 @@ Server::ReceiveRegistrations()
 /*
  * AcceptControl --
  *	A process joins through the control socket: the accepted SEQPACKET
- *	connection is its private channel, if its uid is allowed.
+ *	connection is its private channel, if its uid is allowed. It is
+ *	told which with WELCOME, or end-of-file.
  */
 
 void
@@ -378,8 +382,10 @@ Server::AcceptControl()
 		allowed = allowed || ok == uid;
 	    }
 	}
-	if (!allowed) {
-	    counters_->refused++;
+	Message welcome = Message::Make(MsgType::Welcome);
+	if (!allowed || SendMessage(channel.Get(), welcome.Data(),
+		welcome.Size(), -1) != 0) {
+	    counters_->refused += allowed ? 0 : 1;
 	    continue;		/* channel closes: the peer sees EOF. */
 	}
 	AddWorker(std::move(channel));

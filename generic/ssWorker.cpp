@@ -196,6 +196,31 @@ RegisterWithServer(Server *server, WorkerLink *link)
 }
 
 /*
+ * AwaitWelcome --
+ *	Waits (boundedly) for the server's answer on a new control-socket
+ *	connection. Returns 0 when it took this process as a worker, EACCES
+ *	when it refused it (-allowuid), ETIMEDOUT or errno otherwise.
+ */
+
+int
+AwaitWelcome(int fd)
+{
+    std::vector<bool> ready;
+    if (WaitReadable({fd}, ready, kRegisterTimeoutMs) != 0 || !ready[0]) {
+	return ETIMEDOUT;
+    }
+    char buf[kMaxMessage];
+    UniqueFd unused;
+    long n = ReceiveMessage(fd, buf, sizeof(buf), unused, false);
+    Message msg;
+    if (n > 0 && Message::Parse(buf, n, msg)
+	    && msg.header.type == MsgType::Welcome) {
+	return 0;
+    }
+    return n == 0 || n == -ECONNRESET ? EACCES : (n < 0 ? -n : EPROTO);
+}
+
+/*
  * NewLink --
  *	Joins the server target names: over the registration socket of a
  *	server in this process, or by connecting to a control socket (the
@@ -218,6 +243,9 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	link->where = "at " + target.path;
 	link->id = target.path;
 	err = ConnectUnix(target.path, link->fd);
+	if (!err) {
+	    err = AwaitWelcome(link->fd.Get());
+	}
 	if (err) {
 	    SetPosixError(interp, "couldn't connect to socketserver "
 		    + link->where, err);
@@ -359,7 +387,8 @@ ReregisterInChild(InterpWorkers *workers, const std::string &key)
 
 /*
  * InvokeHandler --
- *	Wraps an accepted descriptor in a Tcl TCP channel and calls
+ *	Wraps an accepted descriptor in a Tcl TCP channel (a file channel for
+ *	a Unix-domain connection, which has no TCP options) and calls
  *	{*}handler chan address port at global level. As Tcl's own accept
  *	callback does: an error is a background error and closes the
  *	channel, unless the handler already did.
@@ -373,8 +402,11 @@ InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
     int port = 0;
     std::sscanf(peer.c_str(), "%128s %d", address, &port);
 
-    Tcl_Channel chan = Tcl_MakeTcpClientChannel(
-	    reinterpret_cast<ClientData>(static_cast<intptr_t>(conn.Get())));
+    ClientData handle =
+	    reinterpret_cast<ClientData>(static_cast<intptr_t>(conn.Get()));
+    Tcl_Channel chan = IsInetSocket(conn.Get())
+	    ? Tcl_MakeTcpClientChannel(handle)
+	    : Tcl_MakeFileChannel(handle, TCL_READABLE | TCL_WRITABLE);
     if (!chan) {
 	return;			/* conn closes here. */
     }

@@ -240,23 +240,22 @@ ConnectUnix(const std::string &path, UniqueFd &out)
 
 /*
  * SocketFileIsLive --
- *	Whether something accepts connections on the socket file at path.
+ *	Whether a socket is bound to the socket file at path. The probe is a
+ *	datagram socket: connecting it to a live stream or seqpacket
+ *	listener fails with EPROTOTYPE and queues nothing there (a stream
+ *	probe would hand the live server an empty connection), while a file
+ *	nobody is bound to any more refuses it.
  */
 
 static bool
 SocketFileIsLive(const sockaddr_un &addr)
 {
-    for (int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
-	UniqueFd probe(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-	if (probe.Valid() && connect(probe.Get(),
-		reinterpret_cast<const sockaddr *>(&addr), sizeof(addr)) == 0) {
-	    return true;
-	}
-	if (errno != EPROTOTYPE) {
-	    return false;
-	}
+    UniqueFd probe(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!probe.Valid()) {
+	return true;		/* Cannot tell: leave the file alone. */
     }
-    return false;
+    return connect(probe.Get(), reinterpret_cast<const sockaddr *>(&addr),
+	    sizeof(addr)) == 0 || errno != ECONNREFUSED;
 }
 
 int
