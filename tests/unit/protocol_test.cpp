@@ -59,7 +59,7 @@ TEST(Protocol, PidDefaultsToZero)
 TEST(Protocol, RoundTripEveryTypeWithoutText)
 {
     for (MsgType type : {MsgType::Register, MsgType::Ready, MsgType::Ack,
-	    MsgType::Conn}) {
+	    MsgType::Conn, MsgType::Welcome}) {
 	Message sent = Message::Make(type, 77);
 	Message got;
 	ASSERT_TRUE(ParseBytes(Wire(sent), got))
@@ -179,7 +179,7 @@ TEST(Protocol, ParseRejectsWrongMagic)
 TEST(Protocol, ParseRejectsUnknownType)
 {
     Message got;
-    for (int type : {0, 5, 6, 0x7f, 0xff}) {
+    for (int type : {0, 6, 7, 0x7f, 0xff}) {
 	Message m = Message::Make(MsgType::Ready);
 	m.header.type = static_cast<MsgType>(type);
 	EXPECT_FALSE(ParseBytes(Wire(m), got)) << "type " << type;
