@@ -287,14 +287,19 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return TCL_ERROR;
     }
 
+    Registry &r = Registry::Get();
+    std::lock_guard<std::mutex> lock(r.Mutex());
+    if (o.adoptFd >= 0 && r.FindListening(o.adoptFd)) {
+	ListenError busy;
+	busy.posixError = EBUSY;	/* Two owners would close it twice. */
+	return SetOpenError(interp, busy);
+    }
     std::unique_ptr<Server> server;
     ListenError error;
     if (Server::Open(o, server, error) != 0) {
 	return SetOpenError(interp, error);
     }
     int port = server->Port();
-    Registry &r = Registry::Get();
-    std::lock_guard<std::mutex> lock(r.Mutex());
     r.Add(std::move(server));
     Tcl_SetObjResult(interp, Tcl_NewIntObj(port));
     return TCL_OK;

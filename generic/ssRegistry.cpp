@@ -57,6 +57,17 @@ Registry::FindByPort(int port)
 }
 
 Server *
+Registry::FindListening(int fd)
+{
+    for (Entry &e : servers_) {
+	if (e.server->ListensOn(fd)) {
+	    return e.server.get();
+	}
+    }
+    return nullptr;
+}
+
+Server *
 Registry::First()
 {
     return servers_.empty() ? nullptr : servers_.front().server.get();

@@ -33,6 +33,7 @@ public:
     Server *Find(uint64_t id);		/* nullptr if closed. */
     Server *FindByPort(int port);		/* nullptr if none. */
     Server *First();				/* The default: oldest open. */
+    Server *FindListening(int fd);		/* Which server owns fd. */
     uint64_t IdOf(const Server *server) const;
     std::unique_ptr<Server> Remove(uint64_t id);
 

@@ -95,6 +95,14 @@ public:
     int OwnerPid() const { return ownerPid_; }
     bool OwnedHere() const { return ownerPid_ == ProcessId(); }
     int RegistrationFd() const { return regWorkerEnd_.Get(); }
+    bool ListensOn(int fd) const {
+	for (const Listener &l : listeners_) {
+	    if (l.fd.Get() == fd) {
+		return true;
+	    }
+	}
+	return false;
+    }
 
     /*
      * In a process that inherited this server: a worker here saw the
