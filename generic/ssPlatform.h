@@ -155,11 +155,28 @@ long PeekBytes(int fd, void *buf, size_t len);
 long ReadBytes(int fd, void *buf, size_t len);
 
 /*
- * The dispatcher's sleep: waits until one of fds is readable (or hung up),
- * or timeoutMs passes (-1: forever). Sets ready[i]. Returns 0 or errno.
+ * A one-off wait until one of fds is readable (or hung up), or timeoutMs
+ * passes (-1: forever). Sets ready[i]. Returns 0 or errno.
  */
 int WaitReadable(const std::vector<int> &fds, std::vector<bool> &ready,
 	int timeoutMs);
+
+/*
+ * The dispatcher's sleep: a persistent set of descriptors, each with a
+ * token, of which Wait returns those that are readable (or hung up), level
+ * triggered. Adding or removing one costs O(1) and a wake-up costs what
+ * is ready, not what is watched (epoll on Linux).
+ */
+class Poller {
+public:
+    int Open();
+    int Add(int fd, uint64_t token);
+    void Remove(int fd);
+    int Wait(int timeoutMs, std::vector<uint64_t> &tokens);	/* 0/errno */
+    void Close() { fd_.Reset(); }
+private:
+    UniqueFd fd_;
+};
 
 /*
  * A self-wakeup: Signal makes ReadFd readable until Drain.

@@ -71,7 +71,33 @@ Server::OpenSockets(ListenError &error)
     if (!err) {
 	err = page_.Map(sizeof(Counters));
     }
+    if (!err) {
+	err = WatchFixedSockets();
+    }
     error.posixError = err;
+    return err;
+}
+
+/*
+ * WatchFixedSockets --
+ *	Puts the descriptors watched for the server's whole life into the
+ *	poll set. Returns 0 or errno.
+ */
+
+int
+Server::WatchFixedSockets()
+{
+    int err = poller_.Open();
+    if (!err) {
+	err = poller_.Add(wakeup_.ReadFd(), Token(Source::Wakeup, 0));
+    }
+    if (!err) {
+	err = poller_.Add(regDispatcherEnd_.Get(),
+		Token(Source::Registration, 0));
+    }
+    if (!err && control_.Valid()) {
+	err = poller_.Add(control_.Get(), Token(Source::Control, 0));
+    }
     return err;
 }
 
@@ -79,7 +105,7 @@ int
 Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
 	ListenError &error)
 {
-    auto s = std::make_unique<Server>(Token{});
+    auto s = std::make_unique<Server>(PassKey{});
     s->options_ = options;
     if (s->options_.allowUids.empty()) {
 	s->options_.allowUids.push_back(ProcessUid());
@@ -146,11 +172,12 @@ Server::CloseDispatcherCopies()
     control_.Reset();
     regDispatcherEnd_.Reset();
     wakeup_.Close();
+    poller_.Close();
     for (auto &entry : workerFds_) {
 	entry.second.Reset();
     }
-    for (HeaderWait &h : headerWaits_) {
-	h.conn.fd.Reset();
+    for (auto &entry : headerWaits_) {
+	entry.second.conn.fd.Reset();
     }
     table_.ForEachConn([](PendingConn &c) { c.fd.Reset(); });
 }
@@ -195,72 +222,64 @@ MillisecondsUntil(Clock::time_point t)
 }
 
 /*
- * BuildPollSet --
- *	Lists what the dispatcher sleeps on. Returns the poll timeout: the
- *	nearest PROXY header deadline or end of an accept pause, or -1.
+ * PrepareWait --
+ *	Brings the poll set in line with backpressure (listeners are watched
+ *	only while a connection can be taken) and returns the poll timeout:
+ *	the nearest PROXY header deadline or end of an accept pause, or -1.
  */
 
 int
-Server::BuildPollSet(std::vector<int> &fds, std::vector<Watched> &what)
+Server::PrepareWait()
 {
-    fds.clear();
-    what.clear();
-    auto watch = [&](int fd, Source source, size_t index, WorkerId id) {
-	fds.push_back(fd);
-	what.push_back(Watched{source, index, id});
-    };
-    watch(wakeup_.ReadFd(), Source::Wakeup, 0, 0);
-    watch(regDispatcherEnd_.Get(), Source::Registration, 0, 0);
-    if (control_.Valid()) {
-	watch(control_.Get(), Source::Control, 0, 0);
-    }
-    for (WorkerId id : table_.WorkerIds()) {
-	watch(workerFds_.at(id).Get(), Source::Worker, 0, id);
-    }
     int timeoutMs = -1;
-    for (size_t i = 0; i < headerWaits_.size(); i++) {
-	watch(headerWaits_[i].conn.fd.Get(), Source::Header, i, 0);
-	int ms = MillisecondsUntil(headerWaits_[i].deadline);
+    auto earliest = [&timeoutMs](Clock::time_point t) {
+	int ms = MillisecondsUntil(t);
 	timeoutMs = timeoutMs < 0 || ms < timeoutMs ? ms : timeoutMs;
+    };
+    for (const auto &entry : headerWaits_) {
+	earliest(entry.second.deadline);
     }
-    if (CanAccept()) {
-	if (ListenersPaused()) {
-	    int ms = MillisecondsUntil(resumeAccept_);
-	    timeoutMs = timeoutMs < 0 || ms < timeoutMs ? ms : timeoutMs;
-	} else {
-	    for (size_t i = 0; i < listeners_.size(); i++) {
-		watch(listeners_[i].fd.Get(), Source::Listener, i, 0);
+    bool paused = ListenersPaused();
+    if (CanAccept() && paused) {
+	earliest(resumeAccept_);
+    }
+    bool want = CanAccept() && !paused;
+    if (want != listening_) {
+	for (size_t i = 0; i < listeners_.size(); i++) {
+	    if (want) {
+		poller_.Add(listeners_[i].fd.Get(), Token(Source::Listener, i));
+	    } else {
+		poller_.Remove(listeners_[i].fd.Get());
 	    }
 	}
+	listening_ = want;
     }
     return timeoutMs;
 }
 
 /*
  * Run --
- *	The dispatcher loop. Sleeps in poll() without the lock; everything
- *	it does to its descriptors happens with the lock held, so fork()
- *	sees a consistent set.
+ *	The dispatcher loop. Sleeps in the poller without the lock;
+ *	everything it does to its descriptors happens with the lock held, so
+ *	fork() sees a consistent set.
  */
 
 void
 Server::Run()
 {
-    std::vector<int> fds;
-    std::vector<Watched> what;
-    std::vector<bool> ready;
+    std::vector<uint64_t> tokens;
 
     while (!stopping_.load()) {
 	int timeoutMs;
 	{
 	    std::lock_guard<std::mutex> lock(mutex_);
-	    timeoutMs = BuildPollSet(fds, what);
+	    timeoutMs = PrepareWait();
 	}
-	if (WaitReadable(fds, ready, timeoutMs) != 0) {
+	if (poller_.Wait(timeoutMs, tokens) != 0) {
 	    continue;		/* EINTR */
 	}
 	std::lock_guard<std::mutex> lock(mutex_);
-	ServiceOnce(fds, ready, what);
+	ServiceOnce(tokens);
     }
 }
 
@@ -268,19 +287,13 @@ Server::Run()
  * ServiceOnce --
  *	Handles one round of readiness: wake-ups, new workers, worker
  *	messages, PROXY headers, then re-sent connections before new ones.
- *	Header waits are serviced from the highest index down, since a
- *	finished one is removed from the vector.
  */
 
 void
-Server::ServiceOnce(const std::vector<int> &fds,
-	const std::vector<bool> &ready, const std::vector<Watched> &what)
+Server::ServiceOnce(const std::vector<uint64_t> &tokens)
 {
-    for (size_t i = 0; i < what.size(); i++) {
-	if (!ready[i]) {
-	    continue;
-	}
-	switch (what[i].source) {
+    for (uint64_t token : tokens) {
+	switch (SourceOf(token)) {
 	case Source::Wakeup:
 	    wakeup_.Drain();
 	    break;
@@ -291,25 +304,22 @@ Server::ServiceOnce(const std::vector<int> &fds,
 	    AcceptControl();
 	    break;
 	case Source::Worker:
-	    ServiceWorker(what[i].worker);
+	    ServiceWorker(ValueOf(token));
 	    break;
-	case Source::Header: case Source::Listener:
+	case Source::Header:
+	    ReadHeader(static_cast<int>(ValueOf(token)));
 	    break;
-	}
-    }
-    for (size_t i = what.size(); i-- > 0;) {
-	if (ready[i] && what[i].source == Source::Header) {
-	    ReadHeader(what[i].index);
+	case Source::Listener:
+	    break;
 	}
     }
     ExpireHeaders();
     DispatchPending();
-    for (size_t i = 0; i < what.size(); i++) {
-	if (ready[i] && what[i].source == Source::Listener) {
-	    AcceptFrom(listeners_[what[i].index]);
+    for (uint64_t token : tokens) {
+	if (SourceOf(token) == Source::Listener) {
+	    AcceptFrom(listeners_[ValueOf(token)]);
 	}
     }
-    (void) fds;
     Publish();
 }
 
@@ -317,6 +327,11 @@ void
 Server::AddWorker(UniqueFd channel)
 {
     WorkerId id = table_.AddWorker();
+    if (poller_.Add(channel.Get(), Token(Source::Worker, id)) != 0) {
+	table_.RemoveWorker(id);
+	counters_->rejected++;		/* Could not watch it: refused. */
+	return;
+    }
     workerFds_.emplace(id, std::move(channel));
     counters_->registered++;
 }
@@ -440,7 +455,11 @@ void
 Server::DropWorker(WorkerId id)
 {
     table_.RemoveWorker(id);
-    workerFds_.erase(id);
+    auto it = workerFds_.find(id);
+    if (it != workerFds_.end()) {
+	poller_.Remove(it->second.Get());
+	workerFds_.erase(it);
+    }
 }
 
 /*
@@ -516,7 +535,12 @@ Server::AcceptFrom(const Listener &listener)
 		counters_->proxyErrors++;
 		continue;	/* Not a trusted proxy: closed. */
 	    }
-	    headerWaits_.push_back(HeaderWait{std::move(conn), Clock::now()
+	    int fd = conn.fd.Get();
+	    if (poller_.Add(fd, Token(Source::Header, fd)) != 0) {
+		counters_->proxyErrors++;
+		continue;	/* Cannot watch it: closed. */
+	    }
+	    headerWaits_.emplace(fd, HeaderWait{std::move(conn), Clock::now()
 		    + std::chrono::milliseconds(options_.proxyTimeoutMs), {}});
 	    continue;
 	}
@@ -537,9 +561,13 @@ Server::AcceptFrom(const Listener &listener)
  */
 
 void
-Server::ReadHeader(size_t index)
+Server::ReadHeader(int fd)
 {
-    HeaderWait &h = headerWaits_[index];
+    auto it = headerWaits_.find(fd);
+    if (it == headerWaits_.end()) {
+	return;
+    }
+    HeaderWait &h = it->second;
     uint8_t buf[kMaxProxyHeader];
     size_t have = h.got.size();
     std::memcpy(buf, h.got.data(), have);
@@ -562,7 +590,7 @@ Server::ReadHeader(size_t index)
 	return;
     }
     PendingConn conn = std::move(h.conn);
-    headerWaits_.erase(headerWaits_.begin() + index);
+    DropHeaderWait(fd);
     if (status == ProxyStatus::Invalid) {
 	counters_->proxyErrors++;
 	return;			/* conn closes here. */
@@ -573,15 +601,32 @@ Server::ReadHeader(size_t index)
     Dispatch(std::move(conn));
 }
 
+/*
+ * DropHeaderWait --
+ *	Stops watching a header-waiting connection and forgets it (closing
+ *	it, unless its descriptor was moved out first).
+ */
+
+void
+Server::DropHeaderWait(int fd)
+{
+    poller_.Remove(fd);
+    headerWaits_.erase(fd);
+}
+
 void
 Server::ExpireHeaders()
 {
     Clock::time_point now = Clock::now();
-    for (size_t i = headerWaits_.size(); i-- > 0;) {
-	if (headerWaits_[i].deadline <= now) {
-	    headerWaits_.erase(headerWaits_.begin() + i);
-	    counters_->proxyErrors++;
+    std::vector<int> late;
+    for (const auto &entry : headerWaits_) {
+	if (entry.second.deadline <= now) {
+	    late.push_back(entry.first);
 	}
+    }
+    for (int fd : late) {
+	DropHeaderWait(fd);
+	counters_->proxyErrors++;
     }
 }
 

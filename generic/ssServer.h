@@ -74,9 +74,9 @@ struct ServerOptions {
     int proxyTimeoutMs = 5000;
 };
 class Server {
-    struct Token {};
+    struct PassKey {};
 public:
-    explicit Server(Token) {}
+    explicit Server(PassKey) {}
     /*
      * Binds and listens now, in the calling thread, then starts the
      * dispatcher. Returns 0 with server set, or an errno / resolver
@@ -103,14 +103,6 @@ public:
 	}
 	return false;
     }
-
-    /*
-     * In a process that inherited this server: a worker here saw the
-     * dispatcher's end of its channel close, so the server's process is
-     * gone; later registrations fail at once instead of racing its exit.
-     */
-    void MarkLost() { lost_ = true; }
-    bool Lost() const { return lost_; }
     const Counters &Stats() const { return *counters_; }
 
     /*
@@ -124,14 +116,22 @@ public:
     void CloseDispatcherCopies();
 
 private:
-    /* What each descriptor in the dispatcher's poll set is. */
-    enum class Source { Wakeup, Registration, Worker, Header, Control,
-	    Listener };
-    struct Watched {
-	Source source;
-	size_t index;		/* Into listeners_ or headerWaits_. */
-	WorkerId worker;
-    };
+    /*
+     * What each descriptor in the poll set is: a token holds the source
+     * in its top byte and, below, a worker id, a header-waiting
+     * connection's fd, or a listener's index.
+     */
+    enum class Source : uint64_t { Wakeup, Registration, Worker, Header,
+	    Control, Listener };
+    static uint64_t Token(Source source, uint64_t value) {
+	return (static_cast<uint64_t>(source) << 56) | value;
+    }
+    static Source SourceOf(uint64_t token) {
+	return static_cast<Source>(token >> 56);
+    }
+    static uint64_t ValueOf(uint64_t token) {
+	return token & ((uint64_t(1) << 56) - 1);
+    }
     /* A connection whose PROXY header has not fully arrived. */
     struct HeaderWait {
 	PendingConn conn;
@@ -141,10 +141,10 @@ private:
 
     static Tcl_ThreadCreateType ThreadMain(ClientData clientData);
     int OpenSockets(ListenError &error);
+    int WatchFixedSockets();
     void Run();
-    int BuildPollSet(std::vector<int> &fds, std::vector<Watched> &what);
-    void ServiceOnce(const std::vector<int> &fds,
-	    const std::vector<bool> &ready, const std::vector<Watched> &what);
+    int PrepareWait();
+    void ServiceOnce(const std::vector<uint64_t> &tokens);
     void ReceiveRegistrations();
     void AcceptControl();
     void AddWorker(UniqueFd channel);
@@ -153,7 +153,8 @@ private:
     void Dispatch(PendingConn conn);
     void DispatchPending();
     void AcceptFrom(const Listener &listener);
-    void ReadHeader(size_t index);
+    void ReadHeader(int fd);
+    void DropHeaderWait(int fd);
     void ExpireHeaders();
     void Publish();
     bool ListenersPaused() const;
@@ -162,7 +163,9 @@ private:
     ServerOptions options_;
     std::vector<Listener> listeners_;
     UniqueFd control_;
-    std::vector<HeaderWait> headerWaits_;
+    Poller poller_;
+    bool listening_ = false;	/* Listeners are in the poll set. */
+    std::unordered_map<int, HeaderWait> headerWaits_;	/* By fd. */
     std::vector<std::string> addresses_;
     int port_ = 0;
     int ownerPid_ = 0;
@@ -178,7 +181,6 @@ private:
     std::chrono::steady_clock::time_point resumeAccept_{};
 
     std::atomic<bool> stopping_{false};
-    bool lost_ = false;
     Tcl_ThreadId thread_ = nullptr;
     bool threadStarted_ = false;
 };

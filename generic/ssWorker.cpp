@@ -175,16 +175,12 @@ WatchLink(Registry &r, WorkerLink *link)
  * RegisterWithServer --
  *	Makes a private channel and sends the dispatcher's end to server over
  *	its registration socket (a server of this process or its parent).
- *	Expects the registry lock. Returns 0 or errno (EPIPE: the server's
- *	process is known to be gone).
+ *	Expects the registry lock. Returns 0 or errno.
  */
 
 int
 RegisterWithServer(Server *server, WorkerLink *link)
 {
-    if (server->Lost()) {
-	return EPIPE;
-    }
     UniqueFd dispatcherEnd;
     int err = MakeSeqpacketPair(link->fd, dispatcherEnd);
     if (!err) {
@@ -324,26 +320,6 @@ SendReady(WorkerLink *link)
 }
 
 /*
- * MarkServerLost --
- *	A link to a server this process inherited reached end-of-file: the
- *	server's process has died (its own process would have removed the
- *	server from the registry first, on close).
- */
-
-void
-MarkServerLost(WorkerLink *link)
-{
-    if (link->serverId != 0) {
-	Registry &r = Registry::Get();
-	std::lock_guard<std::mutex> lock(r.Mutex());
-	Server *server = r.Find(link->serverId);
-	if (server && !server->OwnedHere()) {
-	    server->MarkLost();
-	}
-    }
-}
-
-/*
  * ReportLostServer --
  *	Raises a background error in an armed worker whose server has gone
  *	(or, over a control socket, refused it).
@@ -479,7 +455,6 @@ LinkReadable(ClientData clientData, int)
 	    || msg.header.type != MsgType::Conn || !conn.Valid()) {
 	bool wasArmed = link->armed;
 	std::string where = link->where, id = link->id;
-	MarkServerLost(link);
 	CloseLink(TakeLink(workers, key));
 	if (wasArmed) {
 	    ReportLostServer(interp, where, id);

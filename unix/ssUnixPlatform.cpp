@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -614,6 +615,44 @@ WaitReadable(const std::vector<int> &fds, std::vector<bool> &ready,
     }
     for (size_t i = 0; i < fds.size(); i++) {
 	ready[i] = (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    }
+    return 0;
+}
+
+int
+Poller::Open()
+{
+    fd_.Reset(epoll_create1(EPOLL_CLOEXEC));
+    return fd_.Valid() ? 0 : errno;
+}
+
+int
+Poller::Add(int fd, uint64_t token)
+{
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    return epoll_ctl(fd_.Get(), EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+}
+
+void
+Poller::Remove(int fd)
+{
+    epoll_event ev{};		/* Kernels before 2.6.9 want one. */
+    epoll_ctl(fd_.Get(), EPOLL_CTL_DEL, fd, &ev);
+}
+
+int
+Poller::Wait(int timeoutMs, std::vector<uint64_t> &tokens)
+{
+    epoll_event events[64];
+    tokens.clear();
+    int n = epoll_wait(fd_.Get(), events, 64, timeoutMs);
+    if (n < 0) {
+	return errno;
+    }
+    for (int i = 0; i < n; i++) {
+	tokens.push_back(events[i].data.u64);
     }
     return 0;
 }
