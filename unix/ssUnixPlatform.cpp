@@ -9,10 +9,12 @@
 #include "ssPlatform.h"
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -749,10 +751,30 @@ OpenModeOf(int fd, bool &readable, bool &writable)
     return 0;
 }
 
+/*
+ * ProcessId --
+ *	This process's id, asked on every connection a worker takes (is this
+ *	link inherited across fork?), so cached: read once, and again in
+ *	every child by a fork handler installed with the cache.
+ */
+
+static std::atomic<int> cachedPid{0};
+
+static void
+RefreshProcessId()
+{
+    cachedPid.store(static_cast<int>(getpid()), std::memory_order_relaxed);
+}
+
 int
 ProcessId()
 {
-    return static_cast<int>(getpid());
+    static std::once_flag installed;
+    std::call_once(installed, [] {
+	RefreshProcessId();
+	pthread_atfork(nullptr, nullptr, RefreshProcessId);
+    });
+    return cachedPid.load(std::memory_order_relaxed);
 }
 
 int
