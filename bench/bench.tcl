@@ -86,6 +86,19 @@ proc bench::usage {} {
 The plots are written next to the report as bench-*.png.}
 }
 
+# bench::chooseFrom --
+#	Splits a comma-separated option value and checks each element is one
+#	of allowed; fails naming the first that is not.
+proc bench::chooseFrom {what value allowed} {
+    set chosen [split $value ,]
+    foreach item $chosen {
+	if {$item ni $allowed} {
+	    fail "bad $what \"$item\": must be [join $allowed ", "]"
+	}
+    }
+    return $chosen
+}
+
 proc bench::parseArgs {argv} {
     variable opt
     variable allPeers
@@ -120,21 +133,11 @@ proc bench::parseArgs {argv} {
 		set narrowed 1
 	    }
 	    --handlers {
-		set opt(handlers) [split $value ,]
-		foreach h $opt(handlers) {
-		    if {$h ni $allHandlers} {
-			fail "bad handler \"$h\": must be [join $allHandlers ", "]"
-		    }
-		}
+		set opt(handlers) [chooseFrom handler $value $allHandlers]
 		set narrowed 1
 	    }
 	    --peers {
-		set opt(peers) [split $value ,]
-		foreach p $opt(peers) {
-		    if {$p ni $allPeers} {
-			fail "bad peer \"$p\": must be [join $allPeers ", "]"
-		    }
-		}
+		set opt(peers) [chooseFrom peer $value $allPeers]
 		set narrowed 1
 	    }
 	    --duration {

@@ -861,14 +861,7 @@ oo::define Pool {
 	if {$owned} {
 	    my Drain
 	} else {
-	    dict for {pid w} $workers {
-		if {[dict get $w asked] eq ""} {
-		    dict set workers $pid asked stop
-		}
-		dict set workers $pid state retiring
-		my Tell $pid retire
-	    }
-	    my CheckStopped
+	    my RetireAll retire
 	}
     }
 
@@ -877,12 +870,20 @@ oo::define Pool {
     #	every worker to drain (see the file's header).
     method Drain {} {
 	my CloseServer
+	my RetireAll drain
+    }
+
+    # RetireAll --
+    #	Marks every worker as leaving because the pool stops, sends each the
+    #	order (retire: finish the connection in hand; drain: also what is
+    #	queued), and sees whether the pool has stopped already.
+    method RetireAll {order} {
 	dict for {pid w} $workers {
 	    if {[dict get $w asked] eq ""} {
 		dict set workers $pid asked stop
 	    }
 	    dict set workers $pid state retiring
-	    my Tell $pid drain
+	    my Tell $pid $order
 	}
 	my CheckStopped
     }
