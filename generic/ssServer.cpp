@@ -58,9 +58,6 @@ Server::OpenSockets(ListenError &error)
     if (!err && !o.controlPath.empty()) {
 	err = OpenUnixListener(o.controlPath, true, o.controlMode, 0,
 		control_);
-	if (err && !o.unixPath.empty()) {
-	    RemoveSocketFile(o.unixPath);
-	}
     }
     if (!err) {
 	err = MakeSeqpacketPair(regDispatcherEnd_, regWorkerEnd_);
@@ -74,14 +71,22 @@ Server::OpenSockets(ListenError &error)
     if (!err) {
 	err = WatchFixedSockets();
     }
+    if (err) {
+	if (!o.unixPath.empty() && !listeners_.empty()) {
+	    RemoveSocketFile(o.unixPath);	/* Ours: we made it. */
+	}
+	if (control_.Valid()) {
+	    RemoveSocketFile(o.controlPath);
+	}
+    }
     error.posixError = err;
     return err;
 }
 
 /*
  * WatchFixedSockets --
- *	Puts the descriptors watched for the server's whole life into the
- *	poll set. Returns 0 or errno.
+ *	Opens the poll set with the wake-up pipe in it; the rest come and go
+ *	(see PrepareWait). Returns 0 or errno.
  */
 
 int
@@ -90,13 +95,6 @@ Server::WatchFixedSockets()
     int err = poller_.Open();
     if (!err) {
 	err = poller_.Add(wakeup_.ReadFd(), Token(Source::Wakeup, 0));
-    }
-    if (!err) {
-	err = poller_.Add(regDispatcherEnd_.Get(),
-		Token(Source::Registration, 0));
-    }
-    if (!err && control_.Valid()) {
-	err = poller_.Add(control_.Get(), Token(Source::Control, 0));
     }
     return err;
 }
@@ -185,18 +183,47 @@ Server::CloseDispatcherCopies()
 Tcl_ThreadCreateType
 Server::ThreadMain(ClientData clientData)
 {
-    try {
-	static_cast<Server *>(clientData)->Run();
-    } catch (...) {
-	/* Out of memory in the bookkeeping: the dispatcher stops. */
-    }
+    static_cast<Server *>(clientData)->Run();
     TCL_THREAD_CREATE_RETURN;
 }
 
 bool
-Server::ListenersPaused() const
+Server::IntakePaused() const
 {
     return Clock::now() < resumeAccept_;
+}
+
+/*
+ * PauseIntake --
+ *	Stops taking anything in (connections, joining workers,
+ *	registrations) for a moment, after the process ran out of
+ *	descriptors or memory: those sockets stay readable, and watching
+ *	them meanwhile would spin.
+ */
+
+void
+Server::PauseIntake()
+{
+    resumeAccept_ = Clock::now() + kAcceptBackoff;
+}
+
+/*
+ * SurviveAcceptError --
+ *	What an accept() failure means. Returns true when only that
+ *	connection is gone (try the next one); otherwise the process is out
+ *	of something, and intake pauses. Counted either way.
+ */
+
+bool
+Server::SurviveAcceptError(int err)
+{
+    counters_->acceptErrors++;
+    if (err == ECONNABORTED || err == EINTR || err == EPROTO
+	    || err == EPERM) {
+	return true;
+    }
+    PauseIntake();		/* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
+    return false;
 }
 
 /*
@@ -223,9 +250,11 @@ MillisecondsUntil(Clock::time_point t)
 
 /*
  * PrepareWait --
- *	Brings the poll set in line with backpressure (listeners are watched
- *	only while a connection can be taken) and returns the poll timeout:
- *	the nearest PROXY header deadline or end of an accept pause, or -1.
+ *	Brings the poll set in line with what the dispatcher can take now:
+ *	the listeners only while a connection can be taken (backpressure),
+ *	the registration and control sockets unless intake is paused.
+ *	Returns the poll timeout: the nearest PROXY header deadline or end
+ *	of a pause, or -1.
  */
 
 int
@@ -239,20 +268,31 @@ Server::PrepareWait()
     for (const auto &entry : headerWaits_) {
 	earliest(entry.second.deadline);
     }
-    bool paused = ListenersPaused();
-    if (CanAccept() && paused) {
+    bool paused = IntakePaused();
+    if (paused) {
 	earliest(resumeAccept_);
     }
-    bool want = CanAccept() && !paused;
-    if (want != listening_) {
-	for (size_t i = 0; i < listeners_.size(); i++) {
-	    if (want) {
-		poller_.Add(listeners_[i].fd.Get(), Token(Source::Listener, i));
-	    } else {
-		poller_.Remove(listeners_[i].fd.Get());
-	    }
+    auto watch = [this](bool want, int fd, uint64_t token) {
+	if (want) {
+	    poller_.Add(fd, token);
+	} else {
+	    poller_.Remove(fd);
 	}
-	listening_ = want;
+    };
+    bool listen = CanAccept() && !paused;
+    if (listen != listening_) {
+	for (size_t i = 0; i < listeners_.size(); i++) {
+	    watch(listen, listeners_[i].fd.Get(), Token(Source::Listener, i));
+	}
+	listening_ = listen;
+    }
+    if (!paused != intake_) {
+	watch(!paused, regDispatcherEnd_.Get(),
+		Token(Source::Registration, 0));
+	if (control_.Valid()) {
+	    watch(!paused, control_.Get(), Token(Source::Control, 0));
+	}
+	intake_ = !paused;
     }
     return timeoutMs;
 }
@@ -270,16 +310,26 @@ Server::Run()
     std::vector<uint64_t> tokens;
 
     while (!stopping_.load()) {
-	int timeoutMs;
-	{
+	try {
+	    int timeoutMs;
+	    {
+		std::lock_guard<std::mutex> lock(mutex_);
+		timeoutMs = PrepareWait();
+	    }
+	    if (poller_.Wait(timeoutMs, tokens) != 0) {
+		continue;		/* EINTR */
+	    }
 	    std::lock_guard<std::mutex> lock(mutex_);
-	    timeoutMs = PrepareWait();
+	    ServiceOnce(tokens);
+	} catch (const std::exception &) {
+	    /*
+	     * Out of memory in the bookkeeping. Nothing is half-done (each
+	     * step moves a connection whole), so pause intake and go on.
+	     */
+
+	    std::lock_guard<std::mutex> lock(mutex_);
+	    PauseIntake();
 	}
-	if (poller_.Wait(timeoutMs, tokens) != 0) {
-	    continue;		/* EINTR */
-	}
-	std::lock_guard<std::mutex> lock(mutex_);
-	ServiceOnce(tokens);
     }
 }
 
@@ -310,7 +360,7 @@ Server::ServiceOnce(const std::vector<uint64_t> &tokens)
 	    ReadHeader(static_cast<int>(ValueOf(token)));
 	    break;
 	case Source::Listener:
-	    break;
+	    break;		/* After re-sent connections, below. */
 	}
     }
     ExpireHeaders();
@@ -355,13 +405,14 @@ Server::ReceiveRegistrations()
 	    return;
 	}
 	Message msg;
+	if (n < 0 && n != -EMSGSIZE && n != -EMFILE) {
+	    PauseIntake();		/* ENOBUFS, ENOMEM: it stays readable. */
+	    return;
+	}
 	if (n < 0 || !Message::Parse(buf, n, msg)
 		|| msg.header.type != MsgType::Register || !passed.Valid()
 		|| !IsSocket(passed.Get())) {
-	    counters_->rejected++;
-	    if (n < 0 && n != -EMSGSIZE && n != -EMFILE) {
-		return;
-	    }
+	    counters_->rejected++;	/* Garbage, or no room for its fd. */
 	    continue;
 	}
 	AddWorker(std::move(passed));
@@ -386,7 +437,9 @@ Server::AcceptControl()
 	    return;
 	}
 	if (err) {
-	    counters_->acceptErrors++;
+	    if (SurviveAcceptError(err)) {
+		continue;
+	    }
 	    return;
 	}
 	int uid = -1;
@@ -516,13 +569,10 @@ Server::AcceptFrom(const Listener &listener)
 	    return;
 	}
 	if (err) {
-	    counters_->acceptErrors++;
-	    if (err == ECONNABORTED || err == EINTR || err == EPROTO
-		    || err == EPERM) {
-		continue;	/* That connection is gone; try the next. */
+	    if (SurviveAcceptError(err)) {
+		continue;
 	    }
-	    resumeAccept_ = Clock::now() + kAcceptBackoff;
-	    return;		/* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
+	    return;
 	}
 	counters_->accepted++;
 	if (listener.isUnix) {

@@ -153,11 +153,13 @@ private:
     void Dispatch(PendingConn conn);
     void DispatchPending();
     void AcceptFrom(const Listener &listener);
+    bool SurviveAcceptError(int err);
+    void PauseIntake();
     void ReadHeader(int fd);
     void DropHeaderWait(int fd);
     void ExpireHeaders();
     void Publish();
-    bool ListenersPaused() const;
+    bool IntakePaused() const;
     bool CanAccept() const;
 
     ServerOptions options_;
@@ -165,6 +167,7 @@ private:
     UniqueFd control_;
     Poller poller_;
     bool listening_ = false;	/* Listeners are in the poll set. */
+    bool intake_ = false;	/* Registration, control socket are. */
     std::unordered_map<int, HeaderWait> headerWaits_;	/* By fd. */
     std::vector<std::string> addresses_;
     int port_ = 0;
