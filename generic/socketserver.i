@@ -18,6 +18,7 @@
 
 %{
 #include "ssSwigLayer.h"
+#include <exception>
 %}
 
 /* The interp is passed along, not taken from the Tcl arguments. */
@@ -47,6 +48,16 @@ typedef Tcl_Obj SsResultObj;
  * unknown channel) behind "Wrong number or type of arguments".
  */
 %feature("compactdefaultargs") SsSendFd;
+
+/* No C++ exception (out of memory) may unwind into Tcl. */
+%exception {
+    try {
+	$action
+    } catch (const std::exception &e) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("socketserver: %s", e.what()));
+	SWIG_fail;
+    }
+}
 
 %rename(socketpair) SsSocketpair;
 %rename(sendfd) SsSendFd;

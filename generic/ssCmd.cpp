@@ -6,6 +6,7 @@
  */
 
 #include "ssRegistry.h"
+#include "ssTclUtil.h"
 #include "ssWorker.h"
 
 #include <tcl.h>
@@ -38,10 +39,7 @@ SetOpenError(Tcl_Interp *interp, const ListenError &error)
 		error.resolverMessage.c_str(), nullptr);
 	return TCL_ERROR;
     }
-    errno = error.posixError;
-    const char *msg = Tcl_PosixError(interp);
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("couldn't open socket: %s", msg));
-    return TCL_ERROR;
+    return SetPosixError(interp, "couldn't open socket", error.posixError);
 }
 
 /*
@@ -196,32 +194,19 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     }
 
     /*
-     * With an odd number of words the last is the port; with an even
-     * number it is only absent if -fd or -unix names the listener (else
-     * the last option is missing its value).
+     * Options and their values from the left; a single word left over is
+     * the port (absent when -fd or -unix says where to listen). A left
+     * over word that names an option is missing its value, and so is the
+     * last option when the port is missing and nothing else replaces it.
      */
 
-    bool hasPort = (objc - 2) % 2 == 1;
-    if (!hasPort) {
-	hasPort = true;
-	for (int i = 2; i < objc; i += 2) {
-	    std::string word = Tcl_GetString(objv[i]);
-	    if (word == "-fd" || word == "-unix") {
-		hasPort = false;
-	    }
-	}
-    }
-    int end = hasPort ? objc - 1 : objc;
-
     ServerOptions o;
-    for (int i = 2; i < end; i += 2) {
+    int i = 2;
+    for (; i < objc - 1; i += 2) {
 	int index;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
-	}
-	if (i + 1 >= end) {
-	    return MissingValue(interp, objv[i]);
 	}
 	Tcl_Obj *value = objv[i + 1];
 	int flag, code = TCL_OK;
@@ -274,6 +259,15 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	if (code != TCL_OK) {
 	    return TCL_ERROR;
 	}
+    }
+    bool hasPort = i == objc - 1;
+    int index;
+    if (hasPort && Tcl_GetString(objv[i])[0] == '-' && Tcl_GetIndexFromObj(
+	    nullptr, objv[i], options, "option", 0, &index) == TCL_OK) {
+	return MissingValue(interp, objv[i]);
+    }
+    if (!hasPort && o.adoptFd < 0 && o.unixPath.empty()) {
+	return MissingValue(interp, objv[objc - 2]);	/* Its value: the port. */
     }
     int sources = (hasPort ? 1 : 0) + (o.adoptFd >= 0 ? 1 : 0)
 	    + (o.unixPath.empty() ? 0 : 1);

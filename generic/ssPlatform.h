@@ -94,8 +94,14 @@ int AdoptListener(int fd, Listener &out, bool &isUnix);
 /* The descriptors systemd passed this process (LISTEN_FDS, LISTEN_PID). */
 std::vector<int> SystemdListenFds();
 
-/* Connects to a SEQPACKET control socket at path. Returns 0 or errno. */
-int ConnectUnix(const std::string &path, UniqueFd &out);
+/*
+ * Connects to a SEQPACKET control socket at path, waiting at most
+ * timeoutMs while its backlog is full. Returns 0 or errno.
+ */
+int ConnectUnix(const std::string &path, UniqueFd &out, int timeoutMs);
+
+/* A close-on-exec duplicate of fd. Returns 0 or errno. */
+int DuplicateFd(int fd, UniqueFd &out);
 
 /* The uid of a Unix-domain peer (SO_PEERCRED). Returns 0 or errno. */
 int PeerUid(int fd, int &uid);

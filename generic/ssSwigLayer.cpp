@@ -9,6 +9,7 @@
 #include "ssSwigLayer.h"
 
 #include "ssPlatform.h"
+#include "ssTclUtil.h"
 
 #include <cerrno>
 #include <string>
@@ -22,37 +23,21 @@ constexpr size_t kMaxData = 65536;
 SsResultObj *
 PosixFailure(Tcl_Interp *interp, const char *what, int err)
 {
-    errno = err;
-    const char *msg = Tcl_PosixError(interp);
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("%s: %s", what, msg));
+    SetPosixError(interp, what, err);
     return nullptr;
 }
 
 /*
  * MakeChannel --
- *	Wraps a descriptor in a registered channel: a TCP socket becomes a
- *	TCP channel (so -peername works), anything else (a file, a pipe, a
- *	Unix-domain socket, for which Tcl's TCP options would read garbage)
- *	a file channel with the descriptor's own access mode. Takes
- *	ownership of fd.
+ *	Wraps a descriptor in a channel registered in interp (see
+ *	MakeChannelFor for which kind). Takes ownership of fd.
  */
 
 Tcl_Channel
 MakeChannel(Tcl_Interp *interp, UniqueFd fd)
 {
-    ClientData handle =
-	    reinterpret_cast<ClientData>(static_cast<intptr_t>(fd.Get()));
-    Tcl_Channel chan;
-    if (IsInetSocket(fd.Get())) {
-	chan = Tcl_MakeTcpClientChannel(handle);
-    } else {
-	bool readable = false, writable = false;
-	OpenModeOf(fd.Get(), readable, writable);
-	chan = Tcl_MakeFileChannel(handle,
-		(readable ? TCL_READABLE : 0) | (writable ? TCL_WRITABLE : 0));
-    }
+    Tcl_Channel chan = MakeChannelFor(fd);
     if (chan) {
-	fd.Release();
 	Tcl_RegisterChannel(interp, chan);
     }
     return chan;
@@ -100,7 +85,13 @@ SsSocketpair(Tcl_Interp *interp)
 	return PosixFailure(interp, "couldn't create socketpair", err);
     }
     Tcl_Channel ca = MakeChannel(interp, std::move(a));
-    Tcl_Channel cb = MakeChannel(interp, std::move(b));
+    Tcl_Channel cb = ca ? MakeChannel(interp, std::move(b)) : nullptr;
+    if (!cb) {
+	if (ca) {
+	    Tcl_UnregisterChannel(interp, ca);
+	}
+	return PosixFailure(interp, "couldn't create socketpair", EBADF);
+    }
     Tcl_Obj *result = Tcl_NewListObj(0, nullptr);
     Tcl_ListObjAppendElement(nullptr, result,
 	    Tcl_NewStringObj(Tcl_GetChannelName(ca), -1));

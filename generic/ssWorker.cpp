@@ -12,9 +12,10 @@
 
 #include "ssProtocol.h"
 #include "ssRegistry.h"
+#include "ssTclUtil.h"
 
 #include <cerrno>
-#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,21 +52,6 @@ struct InterpWorkers {
 void LinkReadable(ClientData clientData, int mask);
 
 /*
- * SetPosixError --
- *	Leaves "what: message" in interp with errorCode POSIX, as Tcl's
- *	socket command words its failures.
- */
-
-int
-SetPosixError(Tcl_Interp *interp, const std::string &what, int err)
-{
-    errno = err;
-    const char *msg = Tcl_PosixError(interp);
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("%s: %s", what.c_str(), msg));
-    return TCL_ERROR;
-}
-
-/*
  * CloseLink --
  *	Stops watching a link's channel, closes it and frees the link. The
  *	dispatcher sees end-of-file and re-sends anything unacknowledged.
@@ -88,10 +74,17 @@ CloseLink(std::unique_ptr<WorkerLink> link)
     }
 }
 
+/* The keys of an interp's links: one per server, or per control path. */
 std::string
 ServerKey(uint64_t serverId)
 {
     return "server " + std::to_string(serverId);
+}
+
+std::string
+PathKey(const std::string &path)
+{
+    return "path " + path;
 }
 
 std::unique_ptr<WorkerLink>
@@ -165,28 +158,32 @@ FindServer(Tcl_Interp *interp, Registry &r, std::optional<int> port)
  */
 
 void
-WatchLink(Registry &r, WorkerLink *link)
+WatchLink(WorkerLink *link)
 {
-    r.TrackWorkerFd(&link->fd, Tcl_GetCurrentThread());
+    Registry &r = Registry::Get();
+    {
+	std::lock_guard<std::mutex> lock(r.Mutex());
+	r.TrackWorkerFd(&link->fd, Tcl_GetCurrentThread());
+    }
     Tcl_CreateFileHandler(link->fd.Get(), TCL_READABLE, LinkReadable, link);
 }
 
 /*
  * RegisterWithServer --
- *	Makes a private channel and sends the dispatcher's end to server over
- *	its registration socket (a server of this process or its parent).
- *	Expects the registry lock. Returns 0 or errno.
+ *	Makes a private channel and sends the dispatcher's end over a
+ *	server's registration socket (of this process or its parent).
+ *	Returns 0 or errno.
  */
 
 int
-RegisterWithServer(Server *server, WorkerLink *link)
+RegisterWithServer(int registration, WorkerLink *link)
 {
     UniqueFd dispatcherEnd;
     int err = MakeSeqpacketPair(link->fd, dispatcherEnd);
     if (!err) {
 	Message msg = Message::Make(MsgType::Register, link->pid);
-	err = SendMessageWaiting(server->RegistrationFd(), msg.Data(),
-		msg.Size(), dispatcherEnd.Get(), kRegisterTimeoutMs);
+	err = SendMessageWaiting(registration, msg.Data(), msg.Size(),
+		dispatcherEnd.Get(), kRegisterTimeoutMs);
     }
     return err;
 }
@@ -202,8 +199,12 @@ int
 AwaitWelcome(int fd)
 {
     std::vector<bool> ready;
-    if (WaitReadable({fd}, ready, kRegisterTimeoutMs) != 0 || !ready[0]) {
-	return ETIMEDOUT;
+    int err;
+    do {
+	err = WaitReadable({fd}, ready, kRegisterTimeoutMs);
+    } while (err == EINTR);
+    if (err || !ready[0]) {
+	return err ? err : ETIMEDOUT;
     }
     char buf[kMaxMessage];
     UniqueFd unused;
@@ -220,8 +221,11 @@ AwaitWelcome(int fd)
  * NewLink --
  *	Joins the server target names: over the registration socket of a
  *	server in this process, or by connecting to a control socket (the
- *	accepted connection is the private channel). Returns the link, or
- *	nullptr with an error in interp.
+ *	accepted connection is the private channel). The registry lock is
+ *	held only to look the server up: connecting, waiting for WELCOME and
+ *	a full registration queue may take seconds, and a fork or another
+ *	thread's `info` must not wait for them. Returns the link, not yet
+ *	watched (see WatchLink), or nullptr with an error in interp.
  */
 
 std::unique_ptr<WorkerLink>
@@ -231,39 +235,41 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
     link->owner = workers;
     link->target = target;
     link->pid = ProcessId();
-    Registry &r = Registry::Get();
-    std::lock_guard<std::mutex> lock(r.Mutex());
+    std::string failure;
     int err;
     if (!target.path.empty()) {
-	link->key = "path " + target.path;
+	link->key = PathKey(target.path);
 	link->where = "at " + target.path;
 	link->id = target.path;
-	err = ConnectUnix(target.path, link->fd);
+	failure = "couldn't connect to socketserver ";
+	err = ConnectUnix(target.path, link->fd, kRegisterTimeoutMs);
 	if (!err) {
 	    err = AwaitWelcome(link->fd.Get());
 	}
-	if (err) {
-	    SetPosixError(interp, "couldn't connect to socketserver "
-		    + link->where, err);
-	    return nullptr;
-	}
     } else {
-	Server *server = FindServer(interp, r, target.port);
-	if (!server) {
-	    return nullptr;
+	UniqueFd registration;
+	{
+	    Registry &r = Registry::Get();
+	    std::lock_guard<std::mutex> lock(r.Mutex());
+	    Server *server = FindServer(interp, r, target.port);
+	    if (!server) {
+		return nullptr;
+	    }
+	    link->serverId = r.IdOf(server);
+	    link->key = ServerKey(link->serverId);
+	    link->id = std::to_string(server->Port());
+	    link->where = "on port " + link->id;
+	    err = DuplicateFd(server->RegistrationFd(), registration);
 	}
-	link->serverId = r.IdOf(server);
-	link->key = ServerKey(link->serverId);
-	link->id = std::to_string(server->Port());
-	link->where = "on port " + link->id;
-	err = RegisterWithServer(server, link.get());
-	if (err) {
-	    SetPosixError(interp, "couldn't register with socketserver "
-		    + link->where, err);
-	    return nullptr;
+	failure = "couldn't register with socketserver ";
+	if (!err) {
+	    err = RegisterWithServer(registration.Get(), link.get());
 	}
     }
-    WatchLink(r, link.get());
+    if (err) {
+	SetPosixError(interp, failure + link->where, err);
+	return nullptr;
+    }
     return link;
 }
 
@@ -280,7 +286,7 @@ FindLink(Tcl_Interp *interp, InterpWorkers *workers,
     std::string key;
     error = false;
     if (!target.path.empty()) {
-	key = "path " + target.path;
+	key = PathKey(target.path);
     } else {
 	Registry &r = Registry::Get();
 	std::lock_guard<std::mutex> lock(r.Mutex());
@@ -364,7 +370,7 @@ ReregisterInChild(InterpWorkers *workers, const std::string &key)
 /*
  * InvokeHandler --
  *	Wraps an accepted descriptor in a Tcl TCP channel (a file channel for
- *	a Unix-domain connection, which has no TCP options) and calls
+ *	a Unix-domain connection, see MakeChannelFor) and calls
  *	{*}handler chan address port at global level. As Tcl's own accept
  *	callback does: an error is a background error and closes the
  *	channel, unless the handler already did.
@@ -374,19 +380,15 @@ void
 InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
 	const std::string &peer)
 {
-    char address[kMaxPeerText + 1] = "";
-    int port = 0;
-    std::sscanf(peer.c_str(), "%128s %d", address, &port);
+    size_t space = peer.rfind(' ');	/* A Unix path may hold spaces. */
+    std::string address = peer.substr(0, space);
+    int port = space == std::string::npos ? 0
+	    : std::atoi(peer.c_str() + space + 1);
 
-    ClientData handle =
-	    reinterpret_cast<ClientData>(static_cast<intptr_t>(conn.Get()));
-    Tcl_Channel chan = IsInetSocket(conn.Get())
-	    ? Tcl_MakeTcpClientChannel(handle)
-	    : Tcl_MakeFileChannel(handle, TCL_READABLE | TCL_WRITABLE);
+    Tcl_Channel chan = MakeChannelFor(conn);
     if (!chan) {
 	return;			/* conn closes here. */
     }
-    conn.Release();		/* The channel owns it now. */
     Tcl_RegisterChannel(interp, chan);
     Tcl_RegisterChannel(nullptr, chan);	/* Hold it across the call. */
 
@@ -394,7 +396,8 @@ InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
     Tcl_IncrRefCount(cmd);
     Tcl_ListObjAppendElement(nullptr, cmd,
 	    Tcl_NewStringObj(Tcl_GetChannelName(chan), -1));
-    Tcl_ListObjAppendElement(nullptr, cmd, Tcl_NewStringObj(address, -1));
+    Tcl_ListObjAppendElement(nullptr, cmd,
+	    Tcl_NewStringObj(address.c_str(), -1));
     Tcl_ListObjAppendElement(nullptr, cmd, Tcl_NewIntObj(port));
     int objc;
     Tcl_Obj **objv;
@@ -412,13 +415,13 @@ InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
 }
 
 /*
- * LinkReadable --
- *	File handler on a private channel. CONN: acknowledge, disarm, call the
+ * ServiceLink --
+ *	A private channel is readable. CONN: acknowledge, disarm, call the
  *	handler. End-of-file or anything malformed: the server is gone.
  */
 
 void
-LinkReadable(ClientData clientData, int)
+ServiceLink(ClientData clientData)
 {
     auto link = static_cast<WorkerLink *>(clientData);
     InterpWorkers *workers = link->owner;
@@ -471,6 +474,26 @@ LinkReadable(ClientData clientData, int)
     Tcl_DecrRefCount(handler);	/* link may be gone by now. */
 }
 
+/*
+ * LinkReadable --
+ *	The file handler on a private channel. No C++ exception may unwind
+ *	into Tcl's notifier: running out of memory here is a background
+ *	error, and the worker goes on.
+ */
+
+void
+LinkReadable(ClientData clientData, int)
+{
+    Tcl_Interp *interp = static_cast<WorkerLink *>(clientData)->owner->interp;
+    try {
+	ServiceLink(clientData);
+    } catch (const std::exception &e) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("socketserver: %s", e.what()));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "INTERNAL", nullptr);
+	Tcl_BackgroundException(interp, TCL_ERROR);
+    }
+}
+
 } // namespace
 
 /*
@@ -510,6 +533,12 @@ ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
 	}
 	link = fresh.get();
 	workers->links.emplace(link->key, std::move(fresh));
+	try {
+	    WatchLink(link);	/* Only once nothing can free it. */
+	} catch (...) {
+	    CloseLink(TakeLink(workers, link->key));
+	    throw;
+	}
     }
 
     Tcl_IncrRefCount(handler);

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -222,7 +223,7 @@ FillUnixAddress(const std::string &path, sockaddr_un &addr)
 }
 
 int
-ConnectUnix(const std::string &path, UniqueFd &out)
+ConnectUnix(const std::string &path, UniqueFd &out, int timeoutMs)
 {
     sockaddr_un addr;
     int err = FillUnixAddress(path, addr);
@@ -233,12 +234,31 @@ ConnectUnix(const std::string &path, UniqueFd &out)
     if (!fd.Valid()) {
 	return errno;
     }
-    if (connect(fd.Get(), reinterpret_cast<sockaddr *>(&addr),
-	    sizeof(addr))) {
-	return errno;
+
+    /*
+     * A blocking connect to a Unix-domain listener whose backlog is full
+     * waits for room for as long as the send timeout says.
+     */
+
+    timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+    setsockopt(fd.Get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    int result;
+    do {
+	result = connect(fd.Get(), reinterpret_cast<sockaddr *>(&addr),
+		sizeof(addr));
+    } while (result < 0 && errno == EINTR);
+    if (result < 0) {
+	return errno == EAGAIN ? ETIMEDOUT : errno;
     }
     out = std::move(fd);
     return 0;
+}
+
+int
+DuplicateFd(int fd, UniqueFd &out)
+{
+    out.Reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    return out.Valid() ? 0 : errno;
 }
 
 /*
@@ -329,7 +349,7 @@ AdoptListener(int fd, Listener &out, bool &isUnix)
     if (!listening) {
 	return EINVAL;
     }
-    sockaddr_storage addr;
+    sockaddr_storage addr{};
     len = sizeof(addr);
     if (getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len)) {
 	return errno;
@@ -341,7 +361,10 @@ AdoptListener(int fd, Listener &out, bool &isUnix)
     }
     isUnix = addr.ss_family == AF_UNIX;
     if (isUnix) {
-	out.address = reinterpret_cast<sockaddr_un *>(&addr)->sun_path;
+	const char *path = reinterpret_cast<sockaddr_un *>(&addr)->sun_path;
+	size_t max = len > offsetof(sockaddr_un, sun_path)
+		? len - offsetof(sockaddr_un, sun_path) : 0;
+	out.address.assign(path, strnlen(path, max));
 	out.port = 0;
     } else {
 	out.address = FormatAddress(reinterpret_cast<sockaddr *>(&addr),
