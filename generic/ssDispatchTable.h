@@ -124,7 +124,7 @@ public:
 	return conn;
     }
 
-    /* Every worker id, for building the poll set. */
+    /* Every worker id, in no particular order. */
     std::vector<WorkerId> WorkerIds() const {
 	std::vector<WorkerId> ids;
 	ids.reserve(workers_.size());

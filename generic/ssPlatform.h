@@ -161,11 +161,10 @@ long PeekBytes(int fd, void *buf, size_t len);
 long ReadBytes(int fd, void *buf, size_t len);
 
 /*
- * A one-off wait until one of fds is readable (or hung up), or timeoutMs
- * passes (-1: forever). Sets ready[i]. Returns 0 or errno.
+ * A one-off wait until fd is readable (or hung up), or timeoutMs passes
+ * (-1: forever). Returns 0 when it is, ETIMEDOUT, or errno.
  */
-int WaitReadable(const std::vector<int> &fds, std::vector<bool> &ready,
-	int timeoutMs);
+int WaitReadable(int fd, int timeoutMs);
 
 /*
  * The dispatcher's sleep: a persistent set of descriptors, each with a

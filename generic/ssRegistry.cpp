@@ -35,17 +35,6 @@ Registry::Add(std::unique_ptr<Server> server)
 }
 
 Server *
-Registry::Find(uint64_t id)
-{
-    for (Entry &e : servers_) {
-	if (e.id == id) {
-	    return e.server.get();
-	}
-    }
-    return nullptr;
-}
-
-Server *
 Registry::FindByPort(int port)
 {
     for (Entry &e : servers_) {

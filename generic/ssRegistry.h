@@ -30,7 +30,6 @@ public:
 
     /* All of these expect the caller to hold Mutex(). */
     uint64_t Add(std::unique_ptr<Server> server);
-    Server *Find(uint64_t id);		/* nullptr if closed. */
     Server *FindByPort(int port);		/* nullptr if none. */
     Server *First();				/* The default: oldest open. */
     Server *FindListening(int fd);		/* Which server owns fd. */

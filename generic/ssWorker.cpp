@@ -198,13 +198,12 @@ RegisterWithServer(int registration, WorkerLink *link)
 int
 AwaitWelcome(int fd)
 {
-    std::vector<bool> ready;
     int err;
     do {
-	err = WaitReadable({fd}, ready, kRegisterTimeoutMs);
+	err = WaitReadable(fd, kRegisterTimeoutMs);
     } while (err == EINTR);
-    if (err || !ready[0]) {
-	return err ? err : ETIMEDOUT;
+    if (err) {
+	return err;
     }
     char buf[kMaxMessage];
     UniqueFd unused;

@@ -434,6 +434,21 @@ MakeStreamPair(UniqueFd &a, UniqueFd &b)
 }
 
 /*
+ * PollOne --
+ *	Waits until fd has events (or hangs up), or timeoutMs passes (-1:
+ *	forever). Returns 0 when it does, ETIMEDOUT, or errno (EINTR
+ *	included: the caller decides whether to wait again).
+ */
+
+static int
+PollOne(int fd, short events, int timeoutMs)
+{
+    pollfd pfd{fd, events, 0};
+    int n = poll(&pfd, 1, timeoutMs);
+    return n < 0 ? errno : (n == 0 ? ETIMEDOUT : 0);
+}
+
+/*
  * SendWithFd --
  *	One sendmsg() of len bytes, with passFd (or -1 for none) attached as
  *	SCM_RIGHTS, never raising SIGPIPE. Returns the bytes sent or -errno.
@@ -486,9 +501,9 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 	if (left <= 0) {
 	    return EAGAIN;
 	}
-	pollfd pfd{sock, POLLOUT, 0};
-	if (poll(&pfd, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
-	    return errno;
+	err = PollOne(sock, POLLOUT, static_cast<int>(left));
+	if (err && err != EINTR && err != ETIMEDOUT) {
+	    return err;
 	}
     }
 }
@@ -565,15 +580,6 @@ ReadBytes(int fd, void *buf, size_t len)
     return ReceiveBytes(fd, buf, len, 0);
 }
 
-static int
-WaitFor(int fd, short events)
-{
-    pollfd pfd{fd, events, 0};
-    if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
-	return errno;
-    }
-    return 0;
-}
 
 int
 SendAll(int sock, const void *data, size_t len, int passFd)
@@ -586,8 +592,8 @@ SendAll(int sock, const void *data, size_t len, int passFd)
 	if (n >= 0) {
 	    sent += n;
 	} else if (n == -EAGAIN || n == -EWOULDBLOCK) {
-	    int err = WaitFor(sock, POLLOUT);
-	    if (err) {
+	    int err = PollOne(sock, POLLOUT, -1);
+	    if (err && err != EINTR) {
 		return err;
 	    }
 	} else {
@@ -609,8 +615,8 @@ ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut)
 	    fdOut = std::move(fd);
 	}
 	if (n == -EAGAIN || n == -EWOULDBLOCK) {
-	    int err = WaitFor(sock, POLLIN);
-	    if (err) {
+	    int err = PollOne(sock, POLLIN, -1);
+	    if (err && err != EINTR) {
 		return err;
 	    }
 	} else if (n == 0) {
@@ -625,23 +631,9 @@ ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut)
 }
 
 int
-WaitReadable(const std::vector<int> &fds, std::vector<bool> &ready,
-	int timeoutMs)
+WaitReadable(int fd, int timeoutMs)
 {
-    std::vector<pollfd> pfds(fds.size());
-    for (size_t i = 0; i < fds.size(); i++) {
-	pfds[i].fd = fds[i];
-	pfds[i].events = POLLIN;
-    }
-    ready.assign(fds.size(), false);
-    int n = poll(pfds.data(), pfds.size(), timeoutMs);
-    if (n < 0) {
-	return errno;
-    }
-    for (size_t i = 0; i < fds.size(); i++) {
-	ready[i] = (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-    }
-    return 0;
+    return PollOne(fd, POLLIN, timeoutMs);
 }
 
 int
