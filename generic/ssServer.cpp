@@ -69,7 +69,7 @@ Server::OpenSockets(ListenError &error)
 	err = page_.Map(sizeof(Counters));
     }
     if (!err) {
-	err = WatchFixedSockets();
+	err = OpenPoller();
     }
     if (err) {
 	if (!o.unixPath.empty() && !listeners_.empty()) {
@@ -84,13 +84,13 @@ Server::OpenSockets(ListenError &error)
 }
 
 /*
- * WatchFixedSockets --
+ * OpenPoller --
  *	Opens the poll set with the wake-up pipe in it; the rest come and go
  *	(see PrepareWait). Returns 0 or errno.
  */
 
 int
-Server::WatchFixedSockets()
+Server::OpenPoller()
 {
     int err = poller_.Open();
     if (!err) {
@@ -113,11 +113,9 @@ Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
 	s->options_.proxyFrom.Add("::1");
     }
     if (s->OpenSockets(error)) {
-	s->options_.controlPath.clear();	/* Not ours to remove. */
+	s->options_.controlPath.clear();	/* Removed, or not ours. */
 	s->options_.unixPath.clear();
-	if (options.adoptFd >= 0 && !s->listeners_.empty()) {
-	    s->listeners_.front().fd.Release();	/* Still the caller's. */
-	}
+	s->ReleaseAdopted();
 	return -1;
     }
     s->port_ = s->listeners_.front().port;
@@ -129,12 +127,27 @@ Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
     SignalBlock signalsGoToTclThreads;
     if (Tcl_CreateThread(&s->thread_, ThreadMain, s.get(),
 	    TCL_THREAD_STACK_DEFAULT, TCL_THREAD_JOINABLE) != TCL_OK) {
+	s->ReleaseAdopted();	/* Its socket files go with it. */
 	error.posixError = EAGAIN;
 	return EAGAIN;
     }
     s->threadStarted_ = true;
     server = std::move(s);
     return 0;
+}
+
+/*
+ * ReleaseAdopted --
+ *	On a failed Open: an adopted (-fd) descriptor is still the caller's,
+ *	so it is not closed with the server.
+ */
+
+void
+Server::ReleaseAdopted()
+{
+    if (options_.adoptFd >= 0 && !listeners_.empty()) {
+	listeners_.front().fd.Release();
+    }
 }
 
 /*

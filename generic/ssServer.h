@@ -141,7 +141,8 @@ private:
 
     static Tcl_ThreadCreateType ThreadMain(ClientData clientData);
     int OpenSockets(ListenError &error);
-    int WatchFixedSockets();
+    int OpenPoller();
+    void ReleaseAdopted();
     void Run();
     int PrepareWait();
     void ServiceOnce(const std::vector<uint64_t> &tokens);
