@@ -172,6 +172,8 @@ int WaitReadable(int fd, int timeoutMs);
  * triggered. Adding or removing one costs O(1) and a wake-up costs what
  * is ready, not what is watched (epoll on Linux).
  */
+constexpr int kMaxEvents = 64;		/* Reported by one Poller::Wait. */
+
 class Poller {
 public:
     int Open();

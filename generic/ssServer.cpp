@@ -132,6 +132,18 @@ Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
 	return EAGAIN;
     }
     s->threadStarted_ = true;
+
+    /*
+     * Return only once the dispatcher runs: a thread that is still
+     * starting may be inside the allocator, and a child forked at that
+     * moment from an allocator without fork handlers (AddressSanitizer's)
+     * would inherit its lock held. Workers are usually forked right after
+     * `server`.
+     */
+
+    std::unique_lock<std::mutex> lock(s->startMutex_);
+    s->started_.wait(lock, [&s] { return s->running_; });
+    lock.unlock();
     server = std::move(s);
     return 0;
 }
@@ -320,7 +332,20 @@ Server::PrepareWait()
 void
 Server::Run()
 {
+    /*
+     * Sized once: the wait below runs without the lock that fork() waits
+     * for, so it must not allocate (an allocator without fork handlers,
+     * such as AddressSanitizer's, would leave a child forked meanwhile
+     * deadlocked in malloc).
+     */
+
     std::vector<uint64_t> tokens;
+    tokens.reserve(kMaxEvents);
+    {
+	std::lock_guard<std::mutex> lock(startMutex_);
+	running_ = true;
+    }
+    started_.notify_one();
 
     while (!stopping_.load()) {
 	try {

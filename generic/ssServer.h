@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -185,6 +186,9 @@ private:
     std::chrono::steady_clock::time_point resumeAccept_{};
 
     std::atomic<bool> stopping_{false};
+    std::mutex startMutex_;		/* Open waits for the thread to run. */
+    std::condition_variable started_;
+    bool running_ = false;
     Tcl_ThreadId thread_ = nullptr;
     bool threadStarted_ = false;
 };

@@ -662,9 +662,9 @@ Poller::Remove(int fd)
 int
 Poller::Wait(int timeoutMs, std::vector<uint64_t> &tokens)
 {
-    epoll_event events[64];
+    epoll_event events[kMaxEvents];
     tokens.clear();
-    int n = epoll_wait(fd_.Get(), events, 64, timeoutMs);
+    int n = epoll_wait(fd_.Get(), events, kMaxEvents, timeoutMs);
     if (n < 0) {
 	return errno;
     }
