@@ -233,22 +233,30 @@ Server::PauseIntake()
 }
 
 /*
- * SurviveAcceptError --
- *	What an accept() failure means. Returns true when only that
- *	connection is gone (try the next one); otherwise the process is out
- *	of something, and intake pauses. Counted either way.
+ * AcceptOne --
+ *	Accepts one connection from a listener or the control socket.
+ *	Returns Accepted; Skip when only that connection failed (try the
+ *	next); Stop when none is waiting, or the process is out of
+ *	something and intake pauses. Failures are counted.
  */
 
-bool
-Server::SurviveAcceptError(int err)
+Server::Accept
+Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
 {
+    int err = AcceptConnection(fd, conn, peer);
+    if (err == 0) {
+	return Accept::Accepted;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+	return Accept::Stop;
+    }
     counters_->acceptErrors++;
     if (err == ECONNABORTED || err == EINTR || err == EPROTO
 	    || err == EPERM) {
-	return true;
+	return Accept::Skip;
     }
     PauseIntake();		/* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
-    return false;
+    return Accept::Stop;
 }
 
 /*
@@ -470,15 +478,12 @@ Server::AcceptControl()
     for (;;) {
 	UniqueFd channel;
 	std::string unused;
-	int err = AcceptConnection(control_.Get(), channel, unused);
-	if (err == EAGAIN || err == EWOULDBLOCK) {
+	Accept got = AcceptOne(control_.Get(), channel, unused);
+	if (got == Accept::Stop) {
 	    return;
 	}
-	if (err) {
-	    if (SurviveAcceptError(err)) {
-		continue;
-	    }
-	    return;
+	if (got == Accept::Skip) {
+	    continue;
 	}
 	int uid = -1;
 	bool allowed = PeerUid(channel.Get(), uid) == 0;
@@ -602,15 +607,12 @@ Server::AcceptFrom(const Listener &listener)
 {
     while (CanAccept()) {
 	PendingConn conn;
-	int err = AcceptConnection(listener.fd.Get(), conn.fd, conn.peer);
-	if (err == EAGAIN || err == EWOULDBLOCK) {
+	Accept got = AcceptOne(listener.fd.Get(), conn.fd, conn.peer);
+	if (got == Accept::Stop) {
 	    return;
 	}
-	if (err) {
-	    if (SurviveAcceptError(err)) {
-		continue;
-	    }
-	    return;
+	if (got == Accept::Skip) {
+	    continue;
 	}
 	counters_->accepted++;
 	if (listener.isUnix) {

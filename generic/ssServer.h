@@ -155,7 +155,8 @@ private:
     void Dispatch(PendingConn conn);
     void DispatchPending();
     void AcceptFrom(const Listener &listener);
-    bool SurviveAcceptError(int err);
+    enum class Accept { Accepted, Skip, Stop };
+    Accept AcceptOne(int fd, UniqueFd &conn, std::string &peer);
     void PauseIntake();
     void ReadHeader(int fd);
     void DropHeaderWait(int fd);
