@@ -238,7 +238,6 @@ bool IsInetSocket(int fd);		/* An IPv4 or IPv6 socket. */
 int OpenModeOf(int fd, bool &readable, bool &writable);
 int ProcessId();
 int ReplaceWithNullDevice(int fd);	/* Async-signal-safe. */
-void CloseRaw(int fd);			/* Async-signal-safe. */
 int InstallForkHandlers(void (*prepare)(), void (*parent)(),
 	void (*child)());
 

@@ -804,14 +804,6 @@ ReplaceWithNullDevice(int fd)
     return result;
 }
 
-void
-CloseRaw(int fd)
-{
-    if (fd >= 0) {
-	close(fd);
-    }
-}
-
 int
 InstallForkHandlers(void (*prepare)(), void (*parent)(), void (*child)())
 {
