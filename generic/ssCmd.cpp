@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#ifndef _WIN32
 extern "C" int SocketserverSwig_Init(Tcl_Interp *interp);
+#endif
 
 namespace socketserver {
 
@@ -61,6 +63,22 @@ GetPort(Tcl_Interp *interp, Tcl_Obj *obj, int *portPtr)
 	return TCL_ERROR;
     }
     return TCL_OK;
+}
+
+/*
+ * Unsupported --
+ *	Refuses an option that needs what only Unix has (kUnixFeatures).
+ *	Returns TCL_ERROR.
+ */
+
+int
+Unsupported(Tcl_Interp *interp, Tcl_Obj *option)
+{
+    const char *name = Tcl_GetString(option);
+    Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+	    "option \"%s\" is not supported on this platform", name));
+    Tcl_SetErrorCode(interp, "SOCKETSERVER", "UNSUPPORTED", name, nullptr);
+    return TCL_ERROR;
 }
 
 int
@@ -207,6 +225,11 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
+	}
+	if (!kUnixFeatures && (index == OPT_ALLOWUID
+		|| index == OPT_CONTROLMODE || index == OPT_FD
+		|| index == OPT_REUSEPORT || index == OPT_UNIX)) {
+	    return Unsupported(interp, objv[i]);
 	}
 	Tcl_Obj *value = objv[i + 1];
 	int flag, code = TCL_OK;
@@ -543,9 +566,11 @@ Socketserver_Init(Tcl_Interp *interp)
     if (Tcl_InitStubs(interp, "8.6", 0) == nullptr) {
 	return TCL_ERROR;
     }
+#ifndef _WIN32
     if (SocketserverSwig_Init(interp) != TCL_OK) {
-	return TCL_ERROR;
+	return TCL_ERROR;		/* Passing descriptors: Unix only. */
     }
+#endif
     Tcl_CreateObjCommand(interp, "::socketserver::socket",
 	    socketserver::SocketObjCmd, nullptr, nullptr);
     Tcl_CreateObjCommand(interp, "::socketserver::listenfds",

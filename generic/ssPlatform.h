@@ -2,9 +2,14 @@
  * ssPlatform.h --
  *
  *	The one header between socketserver's platform-neutral code and the
- *	operating system. Everything here is implemented in unix/ (and, later,
- *	win/). Functions return 0 or an errno value; none throws, none touches
- *	a Tcl interp.
+ *	operating system. Everything here is implemented in unix/ and in win/.
+ *	Functions return 0 or an errno value; none throws, none touches a Tcl
+ *	interp.
+ *
+ *	A descriptor is an int on both: on Windows it holds a SOCKET (every
+ *	descriptor socketserver owns there is a socket), whose value Windows
+ *	keeps within 32 bits so that 32- and 64-bit processes can share
+ *	handles; INVALID_SOCKET becomes -1.
  */
 
 #ifndef SS_PLATFORM_H
@@ -16,6 +21,17 @@
 #include <vector>
 
 namespace socketserver {
+
+/*
+ * What only Unix has: fork, Unix-domain sockets, uids, SO_REUSEPORT and
+ * inherited listening descriptors. Where it is false, the options that
+ * need them are refused (see ssCmd.cpp).
+ */
+#ifdef _WIN32
+constexpr bool kUnixFeatures = false;
+#else
+constexpr bool kUnixFeatures = true;
+#endif
 
 /*
  * UniqueFd: owns one descriptor and closes it exactly once. Move-only.
@@ -95,10 +111,23 @@ int AdoptListener(int fd, Listener &out, bool &isUnix);
 std::vector<int> SystemdListenFds();
 
 /*
- * Connects to a SEQPACKET control socket at path, waiting at most
- * timeoutMs while its backlog is full. Returns 0 or errno.
+ * The control endpoint that worker processes started on their own join
+ * through, named by a path. On Unix it is a SEQPACKET socket at path
+ * (file mode mode) and a joining peer is allowed when its uid (from the
+ * kernel) is in allowUids. On Windows it is a loopback TCP listener, and
+ * path is a file, readable only as the owner's ACL allows, that holds its
+ * port and a random secret; a joining peer is allowed when it presents
+ * that secret. OpenControlListener returns 0 or errno (EADDRINUSE: a
+ * live server already uses path) and fills secret; ConnectControl
+ * connects, waiting at most timeoutMs, and fills the credential to
+ * present (empty on Unix).
  */
-int ConnectUnix(const std::string &path, UniqueFd &out, int timeoutMs);
+int OpenControlListener(const std::string &path, int mode, UniqueFd &out,
+	std::string &secret);
+int ConnectControl(const std::string &path, UniqueFd &out,
+	std::string &credential, int timeoutMs);
+bool ControlPeerAllowed(int fd, const std::string &presented,
+	const std::string &secret, const std::vector<int> &allowUids);
 
 /* A close-on-exec duplicate of fd. Returns 0 or errno. */
 int DuplicateFd(int fd, UniqueFd &out);
@@ -117,22 +146,28 @@ int AcceptConnection(int listenFd, UniqueFd &conn, std::string &peer);
 /*
  * Connected AF_UNIX pairs, both ends close-on-exec. SEQPACKET keeps
  * message boundaries (the control channels); STREAM is a plain byte pipe.
+ * Windows has neither: both are a loopback TCP pair, and SendMessage and
+ * ReceiveMessage frame each message there.
  */
 int MakeSeqpacketPair(UniqueFd &a, UniqueFd &b);
 int MakeStreamPair(UniqueFd &a, UniqueFd &b);
 
 /*
- * Sends one message, with passFd (or -1 for none) attached as SCM_RIGHTS.
- * Never blocks and never raises SIGPIPE. Returns 0 or errno.
+ * Sends one message, with passFd (or -1 for none) attached: as SCM_RIGHTS
+ * on Unix; on Windows as the WSAPROTOCOL_INFOW of a duplicate made for
+ * process receiverPid (the process that will receive the message), which
+ * is why it is needed there. Never blocks and never raises SIGPIPE.
+ * Returns 0 or errno.
  */
-int SendMessage(int sock, const void *data, size_t len, int passFd);
+int SendMessage(int sock, const void *data, size_t len, int passFd,
+	int receiverPid);
 
 /*
  * SendMessage, but when the receiver's queue is full, waits (up to
  * timeoutMs in all) for room instead of failing with EAGAIN.
  */
 int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int timeoutMs);
+	int receiverPid, int timeoutMs);
 
 /*
  * Receives one message. A passed descriptor lands in fdOut, close-on-exec.

@@ -2,14 +2,19 @@
  * ssProtocol.h --
  *
  *	The messages between a worker and the dispatcher, written once for
- *	both ends. Every message is one SEQPACKET datagram: a fixed header,
- *	then (for CONN) the peer as text "address port". REGISTER and CONN
- *	carry one descriptor as SCM_RIGHTS.
+ *	both ends. Every message is one SEQPACKET datagram (on Windows, one
+ *	frame on a loopback TCP connection): a fixed header, then text: the
+ *	peer "address port" for CONN, the credential for JOIN. REGISTER and
+ *	CONN carry one descriptor (see SendMessage).
  *
  *	registration socket   worker -> dispatcher   REGISTER + private fd
- *	control socket        dispatcher -> worker   WELCOME, once, or EOF
+ *	control connection    worker -> dispatcher   JOIN, once, first
+ *	control connection    dispatcher -> worker   WELCOME, once, or EOF
  *	private channel       worker -> dispatcher   READY, ACK
  *	private channel       dispatcher -> worker   CONN + connection fd
+ *
+ *	An accepted control connection becomes the worker's private channel
+ *	once the dispatcher has welcomed it.
  */
 
 #ifndef SS_PROTOCOL_H
@@ -28,6 +33,7 @@ enum class MsgType : uint8_t {
     Ack = 3,
     Conn = 4,
     Welcome = 5,	/* Control socket: the server took this worker. */
+    Join = 6,		/* Control socket: pid and credential. */
 };
 
 constexpr uint32_t kMagic = 0x53534432;	/* "SSD2" */
@@ -37,7 +43,7 @@ struct MsgHeader {
     uint32_t magic;
     MsgType type;
     uint8_t reserved[3];
-    uint32_t pid;		/* REGISTER: the worker's process. */
+    uint32_t pid;		/* REGISTER, JOIN: the worker's process. */
 };
 
 constexpr size_t kMaxMessage = sizeof(MsgHeader) + kMaxPeerText;
@@ -82,7 +88,7 @@ struct Message {
 	case MsgType::Register: case MsgType::Ready: case MsgType::Ack:
 	case MsgType::Welcome:
 	    return out.textLen == 0;
-	case MsgType::Conn:
+	case MsgType::Conn: case MsgType::Join:
 	    return true;
 	}
 	return false;

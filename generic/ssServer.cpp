@@ -24,6 +24,9 @@ using Clock = std::chrono::steady_clock;
 /* How long accepting pauses after the process runs out of descriptors. */
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
+/* How long a process that connected to the control socket has to JOIN. */
+constexpr std::chrono::milliseconds kJoinTimeout{5000};
+
 /*
  * OpenSockets --
  *	Creates every descriptor the server needs, in the calling thread, so
@@ -56,8 +59,8 @@ Server::OpenSockets(ListenError &error)
 	return -1;
     }
     if (!err && !o.controlPath.empty()) {
-	err = OpenUnixListener(o.controlPath, true, o.controlMode, 0,
-		control_);
+	err = OpenControlListener(o.controlPath, o.controlMode, control_,
+		controlSecret_);
     }
     if (!err) {
 	err = MakeSeqpacketPair(regDispatcherEnd_, regWorkerEnd_);
@@ -196,11 +199,14 @@ Server::CloseDispatcherCopies()
     regDispatcherEnd_.Reset();
     wakeup_.Close();
     poller_.Close();
-    for (auto &entry : workerFds_) {
-	entry.second.Reset();
+    for (auto &entry : workers_) {
+	entry.second.fd.Reset();
     }
     for (auto &entry : headerWaits_) {
 	entry.second.conn.fd.Reset();
+    }
+    for (auto &entry : joinWaits_) {
+	entry.second.channel.Reset();
     }
     table_.ForEachConn([](PendingConn &c) { c.fd.Reset(); });
 }
@@ -299,6 +305,9 @@ Server::PrepareWait()
 	timeoutMs = timeoutMs < 0 || ms < timeoutMs ? ms : timeoutMs;
     };
     for (const auto &entry : headerWaits_) {
+	earliest(entry.second.deadline);
+    }
+    for (const auto &entry : joinWaits_) {
 	earliest(entry.second.deadline);
     }
     bool paused = IntakePaused();
@@ -405,11 +414,14 @@ Server::ServiceOnce(const std::vector<uint64_t> &tokens)
 	case Source::Header:
 	    ReadHeader(static_cast<int>(ValueOf(token)));
 	    break;
+	case Source::Joining:
+	    ReadJoin(static_cast<int>(ValueOf(token)));
+	    break;
 	case Source::Listener:
 	    break;		/* After re-sent connections, below. */
 	}
     }
-    ExpireHeaders();
+    ExpireWaits();
     DispatchPending();
     for (uint64_t token : tokens) {
 	if (SourceOf(token) == Source::Listener) {
@@ -419,8 +431,15 @@ Server::ServiceOnce(const std::vector<uint64_t> &tokens)
     Publish();
 }
 
+/*
+ * AddWorker --
+ *	Takes a new worker: its private channel joins the poll set; the
+ *	worker is ready once it says READY. pid is its process, which on
+ *	Windows each connection sent to it is duplicated for.
+ */
+
 void
-Server::AddWorker(UniqueFd channel)
+Server::AddWorker(UniqueFd channel, int pid)
 {
     WorkerId id = table_.AddWorker();
     if (poller_.Add(channel.Get(), Token(Source::Worker, id)) != 0) {
@@ -428,7 +447,7 @@ Server::AddWorker(UniqueFd channel)
 	counters_->rejected++;		/* Could not watch it: refused. */
 	return;
     }
-    workerFds_.emplace(id, std::move(channel));
+    workers_.emplace(id, WorkerChannel{std::move(channel), pid});
     counters_->registered++;
 }
 
@@ -461,15 +480,15 @@ Server::ReceiveRegistrations()
 	    counters_->rejected++;	/* Garbage, or no room for its fd. */
 	    continue;
 	}
-	AddWorker(std::move(passed));
+	AddWorker(std::move(passed), static_cast<int>(msg.header.pid));
     }
 }
 
 /*
  * AcceptControl --
- *	A process joins through the control socket: the accepted SEQPACKET
- *	connection is its private channel, if its uid is allowed. It is
- *	told which with WELCOME, or end-of-file.
+ *	A process connects to the control socket to join. Its connection
+ *	waits (boundedly, watched like the rest) for the JOIN message that
+ *	says who it is; see ReadJoin.
  */
 
 void
@@ -485,22 +504,61 @@ Server::AcceptControl()
 	if (got == Accept::Skip) {
 	    continue;
 	}
-	int uid = -1;
-	bool allowed = PeerUid(channel.Get(), uid) == 0;
-	if (allowed) {
-	    allowed = false;
-	    for (int ok : options_.allowUids) {
-		allowed = allowed || ok == uid;
-	    }
+	int fd = channel.Get();
+	if (poller_.Add(fd, Token(Source::Joining, fd)) != 0) {
+	    counters_->rejected++;	/* Cannot watch it: closed. */
+	    continue;
 	}
-	Message welcome = Message::Make(MsgType::Welcome);
-	if (!allowed || SendMessage(channel.Get(), welcome.Data(),
-		welcome.Size(), -1) != 0) {
-	    counters_->refused += allowed ? 0 : 1;
-	    continue;		/* channel closes: the peer sees EOF. */
-	}
-	AddWorker(std::move(channel));
+	joinWaits_.emplace(fd, JoinWait{std::move(channel),
+		Clock::now() + kJoinTimeout});
     }
+}
+
+/*
+ * ReadJoin --
+ *	A joining process's JOIN has arrived (or its connection ended). If
+ *	it is allowed (its uid on Unix, the secret it presents on Windows),
+ *	it is told WELCOME and the connection becomes its private channel;
+ *	otherwise the connection closes and the peer sees end-of-file.
+ */
+
+void
+Server::ReadJoin(int fd)
+{
+    auto it = joinWaits_.find(fd);
+    if (it == joinWaits_.end()) {
+	return;
+    }
+    char buf[kMaxMessage];
+    UniqueFd passed;
+    long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false);
+    if (n == -EAGAIN) {
+	return;
+    }
+    UniqueFd channel = std::move(it->second.channel);
+    DropJoinWait(fd);
+    Message msg;
+    if (n <= 0 || passed.Valid() || !Message::Parse(buf, n, msg)
+	    || msg.header.type != MsgType::Join) {
+	counters_->rejected += n == 0 ? 0 : 1;	/* Garbage, not a hang-up. */
+	return;
+    }
+    if (!ControlPeerAllowed(fd, msg.Text(), controlSecret_,
+	    options_.allowUids)) {
+	counters_->refused++;
+	return;
+    }
+    Message welcome = Message::Make(MsgType::Welcome);
+    if (SendMessage(fd, welcome.Data(), welcome.Size(), -1, 0) == 0) {
+	AddWorker(std::move(channel), static_cast<int>(msg.header.pid));
+    }
+}
+
+void
+Server::DropJoinWait(int fd)
+{
+    poller_.Remove(fd);
+    joinWaits_.erase(fd);
 }
 
 /*
@@ -516,7 +574,7 @@ Server::ServiceWorker(WorkerId id)
     if (!table_.HasWorker(id)) {
 	return;			/* Dropped earlier in this round. */
     }
-    int fd = workerFds_.at(id).Get();
+    int fd = workers_.at(id).fd.Get();
     for (;;) {
 	char buf[kMaxMessage];
 	UniqueFd passed;
@@ -551,10 +609,10 @@ void
 Server::DropWorker(WorkerId id)
 {
     table_.RemoveWorker(id);
-    auto it = workerFds_.find(id);
-    if (it != workerFds_.end()) {
-	poller_.Remove(it->second.Get());
-	workerFds_.erase(it);
+    auto it = workers_.find(id);
+    if (it != workers_.end()) {
+	poller_.Remove(it->second.fd.Get());
+	workers_.erase(it);
     }
 }
 
@@ -571,8 +629,9 @@ Server::Dispatch(PendingConn conn)
     while (std::optional<WorkerId> id = table_.TakeReady()) {
 	Message msg = Message::Make(MsgType::Conn);
 	msg.SetText(conn.peer);
-	if (SendMessage(workerFds_.at(*id).Get(), msg.Data(), msg.Size(),
-		conn.fd.Get()) != 0) {
+	const WorkerChannel &worker = workers_.at(*id);
+	if (SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
+		conn.fd.Get(), worker.pid) != 0) {
 	    DropWorker(*id);
 	    continue;
 	}
@@ -704,8 +763,13 @@ Server::DropHeaderWait(int fd)
     headerWaits_.erase(fd);
 }
 
+/*
+ * ExpireWaits --
+ *	Closes connections whose PROXY header, or whose JOIN, is late.
+ */
+
 void
-Server::ExpireHeaders()
+Server::ExpireWaits()
 {
     Clock::time_point now = Clock::now();
     std::vector<int> late;
@@ -717,6 +781,16 @@ Server::ExpireHeaders()
     for (int fd : late) {
 	DropHeaderWait(fd);
 	counters_->proxyErrors++;
+    }
+    late.clear();
+    for (const auto &entry : joinWaits_) {
+	if (entry.second.deadline <= now) {
+	    late.push_back(entry.first);
+	}
+    }
+    for (int fd : late) {
+	DropJoinWait(fd);
+	counters_->rejected++;
     }
 }
 

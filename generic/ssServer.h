@@ -123,7 +123,7 @@ private:
      * connection's fd, or a listener's index.
      */
     enum class Source : uint64_t { Wakeup, Registration, Worker, Header,
-	    Control, Listener };
+	    Control, Joining, Listener };
     static uint64_t Token(Source source, uint64_t value) {
 	return (static_cast<uint64_t>(source) << 56) | value;
     }
@@ -139,6 +139,16 @@ private:
 	std::chrono::steady_clock::time_point deadline;
 	std::string got;	/* Header bytes already read. */
     };
+    /* A control connection whose JOIN has not arrived yet. */
+    struct JoinWait {
+	UniqueFd channel;
+	std::chrono::steady_clock::time_point deadline;
+    };
+    /* A registered worker's private channel and process. */
+    struct WorkerChannel {
+	UniqueFd fd;
+	int pid = 0;
+    };
 
     static Tcl_ThreadCreateType ThreadMain(ClientData clientData);
     int OpenSockets(ListenError &error);
@@ -149,7 +159,9 @@ private:
     void ServiceOnce(const std::vector<uint64_t> &tokens);
     void ReceiveRegistrations();
     void AcceptControl();
-    void AddWorker(UniqueFd channel);
+    void ReadJoin(int fd);
+    void DropJoinWait(int fd);
+    void AddWorker(UniqueFd channel, int pid);
     void ServiceWorker(WorkerId id);
     void DropWorker(WorkerId id);
     void Dispatch(PendingConn conn);
@@ -160,7 +172,7 @@ private:
     void PauseIntake();
     void ReadHeader(int fd);
     void DropHeaderWait(int fd);
-    void ExpireHeaders();
+    void ExpireWaits();
     void Publish();
     bool IntakePaused() const;
     bool CanAccept() const;
@@ -168,10 +180,12 @@ private:
     ServerOptions options_;
     std::vector<Listener> listeners_;
     UniqueFd control_;
+    std::string controlSecret_;	/* Windows: what joining peers present. */
     Poller poller_;
     bool listening_ = false;	/* Listeners are in the poll set. */
     bool intake_ = false;	/* Registration, control socket are. */
     std::unordered_map<int, HeaderWait> headerWaits_;	/* By fd. */
+    std::unordered_map<int, JoinWait> joinWaits_;	/* By fd. */
     std::vector<std::string> addresses_;
     int port_ = 0;
     int ownerPid_ = 0;
@@ -183,7 +197,7 @@ private:
     /* Owned by the dispatcher thread; guarded by mutex_ for fork only. */
     std::mutex mutex_;
     DispatchTable<PendingConn> table_;
-    std::unordered_map<WorkerId, UniqueFd> workerFds_;
+    std::unordered_map<WorkerId, WorkerChannel> workers_;
     std::chrono::steady_clock::time_point resumeAccept_{};
 
     std::atomic<bool> stopping_{false};

@@ -13,7 +13,7 @@ namespace socketserver {
 int
 SetPosixError(Tcl_Interp *interp, const std::string &what, int err)
 {
-    errno = err;
+    Tcl_SetErrno(err);		/* Tcl's C library may not be ours. */
     const char *msg = Tcl_PosixError(interp);
     Tcl_SetObjResult(interp, Tcl_ObjPrintf("%s: %s", what.c_str(), msg));
     return TCL_ERROR;

@@ -32,6 +32,31 @@ int SetPosixError(Tcl_Interp *interp, const std::string &what, int err);
  */
 Tcl_Channel MakeChannelFor(UniqueFd &fd);
 
+/*
+ * SocketWatch: calls proc(clientData, TCL_READABLE) from the calling
+ * thread's event loop while a socket is readable (or has hung up), until
+ * Stop. It never reads the socket and never owns it. On Unix it is a Tcl
+ * file handler; Tcl on Windows has none, so there a Tcl socket channel
+ * over a duplicate of the socket carries its readiness. Implemented in
+ * unix/ssUnixTcl.cpp and win/ssWinTcl.cpp.
+ */
+class SocketWatch {
+public:
+    SocketWatch() = default;
+    SocketWatch(const SocketWatch &) = delete;
+    SocketWatch &operator=(const SocketWatch &) = delete;
+    ~SocketWatch() { Stop(); }
+
+    int Start(int fd, Tcl_FileProc *proc, ClientData clientData); /* errno */
+    void Stop();
+
+private:
+    int fd_ = -1;
+    Tcl_FileProc *proc_ = nullptr;
+    ClientData clientData_ = nullptr;
+    Tcl_Channel chan_ = nullptr;	/* Windows only. */
+};
+
 } // namespace socketserver
 
 #endif /* SS_TCL_UTIL_H */

@@ -39,6 +39,7 @@ struct WorkerLink {
     std::string where;		/* "on port N" or "at P", for messages. */
     std::string id;		/* N or P, for errorCodes. */
     UniqueFd fd;
+    SocketWatch watch;		/* On fd; declared after it, stops first. */
     int pid = 0;		/* The process that registered fd. */
     Tcl_Obj *handler = nullptr;
     bool armed = false;
@@ -60,9 +61,7 @@ void LinkReadable(ClientData clientData, int mask);
 void
 CloseLink(std::unique_ptr<WorkerLink> link)
 {
-    if (link->fd.Valid()) {
-	Tcl_DeleteFileHandler(link->fd.Get());
-    }
+    link->watch.Stop();
     {
 	Registry &r = Registry::Get();
 	std::lock_guard<std::mutex> lock(r.Mutex());
@@ -154,10 +153,10 @@ FindServer(Tcl_Interp *interp, Registry &r, std::optional<int> port)
 /*
  * WatchLink --
  *	Records a new link's descriptor for the fork handlers and starts
- *	watching it from this thread's event loop.
+ *	watching it from this thread's event loop. Returns 0 or errno.
  */
 
-void
+int
 WatchLink(WorkerLink *link)
 {
     Registry &r = Registry::Get();
@@ -165,7 +164,7 @@ WatchLink(WorkerLink *link)
 	std::lock_guard<std::mutex> lock(r.Mutex());
 	r.TrackWorkerFd(&link->fd, Tcl_GetCurrentThread());
     }
-    Tcl_CreateFileHandler(link->fd.Get(), TCL_READABLE, LinkReadable, link);
+    return link->watch.Start(link->fd.Get(), LinkReadable, link);
 }
 
 /*
@@ -183,31 +182,47 @@ RegisterWithServer(int registration, WorkerLink *link)
     if (!err) {
 	Message msg = Message::Make(MsgType::Register, link->pid);
 	err = SendMessageWaiting(registration, msg.Data(), msg.Size(),
-		dispatcherEnd.Get(), kRegisterTimeoutMs);
+		dispatcherEnd.Get(), ProcessId(), kRegisterTimeoutMs);
     }
     return err;
 }
 
 /*
- * AwaitWelcome --
- *	Waits (boundedly) for the server's answer on a new control-socket
- *	connection. Returns 0 when it took this process as a worker, EACCES
- *	when it refused it (-allowuid), ETIMEDOUT or errno otherwise.
+ * JoinThroughControl --
+ *	Connects to a server's control socket, says JOIN (this process, and
+ *	the credential the platform asks for) and waits (boundedly) for the
+ *	answer. Returns 0 when the server took this process as a worker,
+ *	EACCES when it refused it (-allowuid, a wrong secret), ETIMEDOUT or
+ *	errno otherwise.
  */
 
 int
-AwaitWelcome(int fd)
+JoinThroughControl(const std::string &path, int pid, UniqueFd &fd)
 {
-    int err;
+    std::string credential;
+    int err = ConnectControl(path, fd, credential, kRegisterTimeoutMs);
+    if (err) {
+	return err;
+    }
+    Message join = Message::Make(MsgType::Join, pid);
+    join.SetText(credential);
+    err = SendMessageWaiting(fd.Get(), join.Data(), join.Size(), -1, 0,
+	    kRegisterTimeoutMs);
+    if (err == EPIPE || err == ECONNRESET) {
+	return EACCES;		/* Closed on us before we asked. */
+    }
+    if (err) {
+	return err;
+    }
     do {
-	err = WaitReadable(fd, kRegisterTimeoutMs);
+	err = WaitReadable(fd.Get(), kRegisterTimeoutMs);
     } while (err == EINTR);
     if (err) {
 	return err;
     }
     char buf[kMaxMessage];
     UniqueFd unused;
-    long n = ReceiveMessage(fd, buf, sizeof(buf), unused, false);
+    long n = ReceiveMessage(fd.Get(), buf, sizeof(buf), unused, false);
     Message msg;
     if (n > 0 && Message::Parse(buf, n, msg)
 	    && msg.header.type == MsgType::Welcome) {
@@ -241,10 +256,7 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	link->where = "at " + target.path;
 	link->id = target.path;
 	failure = "couldn't connect to socketserver ";
-	err = ConnectUnix(target.path, link->fd, kRegisterTimeoutMs);
-	if (!err) {
-	    err = AwaitWelcome(link->fd.Get());
-	}
+	err = JoinThroughControl(target.path, link->pid, link->fd);
     } else {
 	UniqueFd registration;
 	{
@@ -317,7 +329,7 @@ int
 SendReady(WorkerLink *link)
 {
     Message msg = Message::Make(MsgType::Ready);
-    int err = SendMessage(link->fd.Get(), msg.Data(), msg.Size(), -1);
+    int err = SendMessage(link->fd.Get(), msg.Data(), msg.Size(), -1, 0);
     if (!err) {
 	link->armed = true;
     }
@@ -465,7 +477,7 @@ ServiceLink(ClientData clientData)
     }
 
     Message ack = Message::Make(MsgType::Ack);
-    SendMessage(link->fd.Get(), ack.Data(), ack.Size(), -1);
+    SendMessage(link->fd.Get(), ack.Data(), ack.Size(), -1, 0);
     link->armed = false;
     Tcl_Obj *handler = link->handler;
     Tcl_IncrRefCount(handler);
@@ -532,11 +544,18 @@ ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
 	}
 	link = fresh.get();
 	workers->links.emplace(link->key, std::move(fresh));
+	int err;
 	try {
-	    WatchLink(link);	/* Only once nothing can free it. */
+	    err = WatchLink(link);	/* Only once nothing can free it. */
 	} catch (...) {
 	    CloseLink(TakeLink(workers, link->key));
 	    throw;
+	}
+	if (err) {
+	    std::string where = link->where;
+	    CloseLink(TakeLink(workers, link->key));
+	    return SetPosixError(interp, "couldn't register with socketserver "
+		    + where, err);
 	}
     }
 

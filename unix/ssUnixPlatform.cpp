@@ -223,8 +223,10 @@ FillUnixAddress(const std::string &path, sockaddr_un &addr)
 }
 
 int
-ConnectUnix(const std::string &path, UniqueFd &out, int timeoutMs)
+ConnectControl(const std::string &path, UniqueFd &out,
+	std::string &credential, int timeoutMs)
 {
+    credential.clear();		/* The kernel vouches for our uid. */
     sockaddr_un addr;
     int err = FillUnixAddress(path, addr);
     if (err) {
@@ -313,6 +315,30 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
     }
     out = std::move(fd);
     return 0;
+}
+
+int
+OpenControlListener(const std::string &path, int mode, UniqueFd &out,
+	std::string &secret)
+{
+    secret.clear();
+    return OpenUnixListener(path, true, mode, 0, out);
+}
+
+bool
+ControlPeerAllowed(int fd, const std::string &, const std::string &,
+	const std::vector<int> &allowUids)
+{
+    int uid = -1;
+    if (PeerUid(fd, uid) != 0) {
+	return false;
+    }
+    for (int ok : allowUids) {
+	if (ok == uid) {
+	    return true;
+	}
+    }
+    return false;
 }
 
 void
@@ -479,7 +505,7 @@ SendWithFd(int sock, const void *data, size_t len, int passFd, int flags)
 }
 
 int
-SendMessage(int sock, const void *data, size_t len, int passFd)
+SendMessage(int sock, const void *data, size_t len, int passFd, int)
 {
     long n = SendWithFd(sock, data, len, passFd, MSG_DONTWAIT);
     return n < 0 ? static_cast<int>(-n) : 0;
@@ -487,12 +513,12 @@ SendMessage(int sock, const void *data, size_t len, int passFd)
 
 int
 SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int timeoutMs)
+	int receiverPid, int timeoutMs)
 {
     auto deadline = std::chrono::steady_clock::now()
 	    + std::chrono::milliseconds(timeoutMs);
     for (;;) {
-	int err = SendMessage(sock, data, len, passFd);
+	int err = SendMessage(sock, data, len, passFd, receiverPid);
 	if (err != EAGAIN) {
 	    return err;
 	}

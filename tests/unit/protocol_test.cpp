@@ -59,7 +59,7 @@ TEST(Protocol, PidDefaultsToZero)
 TEST(Protocol, RoundTripEveryTypeWithoutText)
 {
     for (MsgType type : {MsgType::Register, MsgType::Ready, MsgType::Ack,
-	    MsgType::Conn, MsgType::Welcome}) {
+	    MsgType::Conn, MsgType::Welcome, MsgType::Join}) {
 	Message sent = Message::Make(type, 77);
 	Message got;
 	ASSERT_TRUE(ParseBytes(Wire(sent), got))
@@ -179,7 +179,7 @@ TEST(Protocol, ParseRejectsWrongMagic)
 TEST(Protocol, ParseRejectsUnknownType)
 {
     Message got;
-    for (int type : {0, 6, 7, 0x7f, 0xff}) {
+    for (int type : {0, 7, 8, 0x7f, 0xff}) {
 	Message m = Message::Make(MsgType::Ready);
 	m.header.type = static_cast<MsgType>(type);
 	EXPECT_FALSE(ParseBytes(Wire(m), got)) << "type " << type;
@@ -192,6 +192,17 @@ TEST(Protocol, ParseRejectsTrailingTextOnRegister)
     m.SetText("x");
     Message got;
     EXPECT_FALSE(ParseBytes(Wire(m), got));
+}
+
+TEST(Protocol, JoinCarriesPidAndCredential)
+{
+    Message m = Message::Make(MsgType::Join, 321);
+    m.SetText(std::string(64, 'f'));
+    Message got;
+    ASSERT_TRUE(ParseBytes(Wire(m), got));
+    EXPECT_EQ(got.header.type, MsgType::Join);
+    EXPECT_EQ(got.header.pid, 321u);
+    EXPECT_EQ(got.Text(), std::string(64, 'f'));
 }
 
 TEST(Protocol, ParseRejectsTrailingTextOnReady)

@@ -117,14 +117,14 @@ Register(const Server &server, UniqueFd &chan)
     Message msg = Message::Make(MsgType::Register,
 	    static_cast<uint32_t>(ProcessId()));
     return SendMessageWaiting(server.RegistrationFd(), msg.Data(),
-	    msg.Size(), theirs.Get(), kTimeoutSeconds * 1000);
+	    msg.Size(), theirs.Get(), ProcessId(), kTimeoutSeconds * 1000);
 }
 
 int
 Send(int chan, MsgType type)
 {
     Message msg = Message::Make(type);
-    return SendMessage(chan, msg.Data(), msg.Size(), -1);
+    return SendMessage(chan, msg.Data(), msg.Size(), -1, 0);
 }
 
 /*
@@ -491,7 +491,7 @@ TEST(DispatcherStress, GarbageOnTheRegistrationSocket)
 		break;
 	    }
 	    if (SendMessageWaiting(s.RegistrationFd(), msg.Data(), msg.Size(),
-		    passFd, kTimeoutSeconds * 1000) == 0) {
+		    passFd, ProcessId(), kTimeoutSeconds * 1000) == 0) {
 		sent++;
 	    }
 	}
