@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -111,23 +112,48 @@ int AdoptListener(int fd, Listener &out, bool &isUnix);
 std::vector<int> SystemdListenFds();
 
 /*
- * The control endpoint that worker processes started on their own join
- * through, named by a path. On Unix it is a SEQPACKET socket at path
- * (file mode mode) and a joining peer is allowed when its uid (from the
- * kernel) is in allowUids. On Windows it is a loopback TCP listener, and
- * path is a file, readable only as the owner's ACL allows, that holds its
- * port and a random secret; a joining peer is allowed when it presents
- * that secret. OpenControlListener returns 0 or errno (EADDRINUSE: a
- * live server already uses path) and fills secret; ConnectControl
- * connects, waiting at most timeoutMs, and fills the credential to
- * present (empty on Unix).
+ * ControlEndpoint: where worker processes started on their own join a
+ * server, named by a path.
+ *   Unix: a SEQPACKET socket at path with file mode mode; a joining peer
+ *	is allowed when its uid (from the kernel) is in allowUids.
+ *   Windows: a loopback TCP listener, and at path a file with its port
+ *	and a random secret, held open (and deleted on close) while the
+ *	server lives, so a second server finds it in use and no stale file
+ *	outlives a crash; a joining peer is allowed when it presents the
+ *	secret. Who may read the file is its directory's ACL.
+ * Open returns 0 or errno (EADDRINUSE: a live server uses path). Remove
+ * closes it and removes its file (the owner, at close); CloseCopy closes
+ * only this process's descriptor (a forked child).
  */
-int OpenControlListener(const std::string &path, int mode, UniqueFd &out,
-	std::string &secret);
+class ControlEndpoint {
+public:
+    ControlEndpoint() = default;
+    ControlEndpoint(const ControlEndpoint &) = delete;
+    ControlEndpoint &operator=(const ControlEndpoint &) = delete;
+    ~ControlEndpoint() { CloseCopy(); }
+
+    int Open(const std::string &path, int mode);
+    int Fd() const { return listener_.Get(); }
+    bool Valid() const { return listener_.Valid(); }
+    bool Allows(int peerFd, const std::string &presented,
+	    const std::vector<int> &allowUids) const;
+    void Remove();
+    void CloseCopy();
+
+private:
+    UniqueFd listener_;
+    std::string path_;
+    std::string secret_;	/* Windows. */
+    void *file_ = nullptr;	/* Windows: the file's HANDLE. */
+};
+
+/*
+ * Connects to the control endpoint at path, waiting at most timeoutMs,
+ * and fills the credential to present in JOIN (empty on Unix). Returns 0
+ * or errno.
+ */
 int ConnectControl(const std::string &path, UniqueFd &out,
 	std::string &credential, int timeoutMs);
-bool ControlPeerAllowed(int fd, const std::string &presented,
-	const std::string &secret, const std::vector<int> &allowUids);
 
 /* A close-on-exec duplicate of fd. Returns 0 or errno. */
 int DuplicateFd(int fd, UniqueFd &out);
@@ -209,15 +235,22 @@ int WaitReadable(int fd, int timeoutMs);
  */
 constexpr int kMaxEvents = 64;		/* Reported by one Poller::Wait. */
 
+struct PollSet;				/* Windows: WSAPoll's array. */
+
 class Poller {
 public:
+    Poller();
+    ~Poller();
+    Poller(const Poller &) = delete;
+    Poller &operator=(const Poller &) = delete;
     int Open();
     int Add(int fd, uint64_t token);
     void Remove(int fd);
     int Wait(int timeoutMs, std::vector<uint64_t> &tokens);	/* 0/errno */
-    void Close() { fd_.Reset(); }
+    void Close();
 private:
-    UniqueFd fd_;
+    UniqueFd fd_;			/* Unix: the epoll descriptor. */
+    std::unique_ptr<PollSet> set_;
 };
 
 /*

@@ -8,7 +8,11 @@
 
 #include "ssProxy.h"
 
+#ifdef _WIN32
+#include <ws2tcpip.h>		/* inet_pton, inet_ntop */
+#else
 #include <arpa/inet.h>
+#endif
 #include <cstring>
 #include <vector>
 

@@ -59,8 +59,7 @@ Server::OpenSockets(ListenError &error)
 	return -1;
     }
     if (!err && !o.controlPath.empty()) {
-	err = OpenControlListener(o.controlPath, o.controlMode, control_,
-		controlSecret_);
+	err = control_.Open(o.controlPath, o.controlMode);
     }
     if (!err) {
 	err = MakeSeqpacketPair(regDispatcherEnd_, regWorkerEnd_);
@@ -78,9 +77,7 @@ Server::OpenSockets(ListenError &error)
 	if (!o.unixPath.empty() && !listeners_.empty()) {
 	    RemoveSocketFile(o.unixPath);	/* Ours: we made it. */
 	}
-	if (control_.Valid()) {
-	    RemoveSocketFile(o.controlPath);
-	}
+	control_.Remove();
     }
     error.posixError = err;
     return err;
@@ -116,8 +113,7 @@ Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
 	s->options_.proxyFrom.Add("::1");
     }
     if (s->OpenSockets(error)) {
-	s->options_.controlPath.clear();	/* Removed, or not ours. */
-	s->options_.unixPath.clear();
+	s->options_.unixPath.clear();	/* Removed, or not ours. */
 	s->ReleaseAdopted();
 	return -1;
     }
@@ -181,7 +177,7 @@ Server::~Server()
 	    int result;
 	    Tcl_JoinThread(thread_, &result);
 	}
-	RemoveSocketFile(options_.controlPath);
+	control_.Remove();
 	RemoveSocketFile(options_.unixPath);
     }
     if (counters_) {
@@ -195,7 +191,7 @@ Server::CloseDispatcherCopies()
     for (Listener &l : listeners_) {
 	l.fd.Reset();
     }
-    control_.Reset();
+    control_.CloseCopy();
     regDispatcherEnd_.Reset();
     wakeup_.Close();
     poller_.Close();
@@ -215,6 +211,9 @@ Tcl_ThreadCreateType
 Server::ThreadMain(ClientData clientData)
 {
     static_cast<Server *>(clientData)->Run();
+#ifdef _WIN32
+    Tcl_ExitThread(0);		/* Tcl_JoinThread there waits for it. */
+#endif
     TCL_THREAD_CREATE_RETURN;
 }
 
@@ -332,7 +331,7 @@ Server::PrepareWait()
 	watch(!paused, regDispatcherEnd_.Get(),
 		Token(Source::Registration, 0));
 	if (control_.Valid()) {
-	    watch(!paused, control_.Get(), Token(Source::Control, 0));
+	    watch(!paused, control_.Fd(), Token(Source::Control, 0));
 	}
 	intake_ = !paused;
     }
@@ -497,7 +496,7 @@ Server::AcceptControl()
     for (;;) {
 	UniqueFd channel;
 	std::string unused;
-	Accept got = AcceptOne(control_.Get(), channel, unused);
+	Accept got = AcceptOne(control_.Fd(), channel, unused);
 	if (got == Accept::Stop) {
 	    return;
 	}
@@ -543,8 +542,7 @@ Server::ReadJoin(int fd)
 	counters_->rejected += n == 0 ? 0 : 1;	/* Garbage, not a hang-up. */
 	return;
     }
-    if (!ControlPeerAllowed(fd, msg.Text(), controlSecret_,
-	    options_.allowUids)) {
+    if (!control_.Allows(fd, msg.Text(), options_.allowUids)) {
 	counters_->refused++;
 	return;
     }

@@ -179,8 +179,7 @@ private:
 
     ServerOptions options_;
     std::vector<Listener> listeners_;
-    UniqueFd control_;
-    std::string controlSecret_;	/* Windows: what joining peers present. */
+    ControlEndpoint control_;
     Poller poller_;
     bool listening_ = false;	/* Listeners are in the poll set. */
     bool intake_ = false;	/* Registration, control socket are. */

@@ -49,6 +49,7 @@ public:
 
     int Start(int fd, Tcl_FileProc *proc, ClientData clientData); /* errno */
     void Stop();
+    void Fire(int mask);		/* Windows: the channel's event. */
 
 private:
     int fd_ = -1;

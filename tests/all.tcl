@@ -12,8 +12,9 @@ namespace import ::tcltest::*
 set tmp [file join [expr {[info exists env(TMPDIR)] ? $env(TMPDIR) : "/tmp"}] \
 	socketserver-tests-[pid]]
 file mkdir $tmp
+# tests/win/ is the Windows suite, run under wine by `make test-win`.
 configure -testdir [file dirname [file normalize [info script]]] \
-	-singleproc 0 -tmpdir $tmp
+	-singleproc 0 -tmpdir $tmp -asidefromdir {win unit soak fuzz}
 configure {*}$argv
 
 # runAllTests sums the files' totals in ::tcltest::numTests and resets it

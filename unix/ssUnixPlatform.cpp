@@ -318,19 +318,21 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
 }
 
 int
-OpenControlListener(const std::string &path, int mode, UniqueFd &out,
-	std::string &secret)
+ControlEndpoint::Open(const std::string &path, int mode)
 {
-    secret.clear();
-    return OpenUnixListener(path, true, mode, 0, out);
+    int err = OpenUnixListener(path, true, mode, 0, listener_);
+    if (!err) {
+	path_ = path;
+    }
+    return err;
 }
 
 bool
-ControlPeerAllowed(int fd, const std::string &, const std::string &,
-	const std::vector<int> &allowUids)
+ControlEndpoint::Allows(int peerFd, const std::string &,
+	const std::vector<int> &allowUids) const
 {
     int uid = -1;
-    if (PeerUid(fd, uid) != 0) {
+    if (PeerUid(peerFd, uid) != 0) {
 	return false;
     }
     for (int ok : allowUids) {
@@ -339,6 +341,23 @@ ControlPeerAllowed(int fd, const std::string &, const std::string &,
 	}
     }
     return false;
+}
+
+void
+ControlEndpoint::Remove()
+{
+    if (listener_.Valid()) {
+	listener_.Reset();
+	RemoveSocketFile(path_);
+    }
+    path_.clear();
+}
+
+void
+ControlEndpoint::CloseCopy()
+{
+    listener_.Reset();
+    path_.clear();
 }
 
 void
@@ -660,6 +679,17 @@ int
 WaitReadable(int fd, int timeoutMs)
 {
     return PollOne(fd, POLLIN, timeoutMs);
+}
+
+struct PollSet {};
+
+Poller::Poller() = default;
+Poller::~Poller() = default;
+
+void
+Poller::Close()
+{
+    fd_.Reset();
 }
 
 int
