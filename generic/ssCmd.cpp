@@ -67,7 +67,8 @@ GetPort(Tcl_Interp *interp, Tcl_Obj *obj, int *portPtr)
 
 /*
  * Unsupported --
- *	Refuses an option that needs what only Unix has (kUnixFeatures).
+ *	Refuses an option that needs what only Unix has (kUnixFeatures is
+ *	false only on Windows).
  *	Returns TCL_ERROR.
  */
 
@@ -76,7 +77,7 @@ Unsupported(Tcl_Interp *interp, Tcl_Obj *option)
 {
     const char *name = Tcl_GetString(option);
     Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-	    "option \"%s\" is not supported on this platform", name));
+	    "option \"%s\" is not supported on Windows", name));
     Tcl_SetErrorCode(interp, "SOCKETSERVER", "UNSUPPORTED", name, nullptr);
     return TCL_ERROR;
 }
