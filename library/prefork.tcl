@@ -1,13 +1,17 @@
 # prefork.tcl --
 #
-#	::socketserver::prefork: a supervised pool of forked worker processes
+#	::socketserver::prefork: a supervised pool of worker processes
 #	sharing one socketserver port, as gunicorn, Unicorn and Node's cluster
-#	module give their users. Needs Tclx (fork, wait, kill, signal); it is
-#	loaded when the first pool is created, not when the package is.
+#	module give their users. Workers are forked (Tclx: fork, wait, kill,
+#	signal; loaded when the first such pool is created, not when the
+#	package is) or, with -spawn (the default where there is no fork,
+#	Windows), started as new tclsh processes that join the server through
+#	its control socket; spawn mode needs no Tclx.
 #
 #	    set pool [::socketserver::prefork -port 8080 -workers 4 \
 #		    -handler handle ?-init script? ?-maxrequests N? \
-#		    ?-timeout seconds? ?-onexit cmd? ?-log cmd? ...]
+#		    ?-timeout seconds? ?-onexit cmd? ?-log cmd? \
+#		    ?-spawn bool? ?-tclsh path? ?-control path? ...]
 #	    $pool workers ?n?
 #	    $pool info
 #	    $pool stop ?-graceful bool? ?-timeout seconds?
@@ -15,11 +19,27 @@
 #
 #	The pool's process (the supervisor) owns the server, or takes one
 #	that already listens on -port in this process, and never serves a
-#	connection itself. Each worker is a fork of it: it starts with an
-#	empty event loop, runs -init once at global level, then takes one
-#	connection at a time through ::socketserver::socket client.
+#	connection itself. Each worker is a fork of it, or a fresh tclsh: it
+#	starts with an empty event loop, runs -init once at global level,
+#	then takes one connection at a time through ::socketserver::socket
+#	client (-port in a fork, -connect CONTROLPATH when spawned).
 #
-#	Supervisor and worker talk through two pipes per worker:
+#	Spawn mode. The supervisor starts `tclsh` with a pipe on its stdin
+#	and stdout (open |... r+), writes the bootstrap below, which tclsh
+#	reads and evaluates as its first command, then one line: the
+#	worker's configuration (the package's directory and auto_path, the
+#	version, the control socket's path, -handler, -init, -maxrequests,
+#	the tunables, argv0 and argv). The bootstrap loads the package and
+#	calls SpawnedWorker, which runs the same worker code as a fork: the
+#	status lines below go to the worker's stdout, the control lines come
+#	on its stdin. Anything else the worker writes to stdout goes to its
+#	stderr, which is the supervisor's. A worker is reaped by closing its
+#	channel (blocking: the close returns the exit status), once its
+#	stdout has reached end of file and, on Linux, /proc says it is a
+#	zombie; killed with `kill -KILL` (Unix) or `taskkill /F` (Windows).
+#
+#	Supervisor and worker talk through two pipes per worker (spawn mode:
+#	the worker's stdout and stdin):
 #	  - status, worker to supervisor, one line per event:
 #		ready		-init ran, the worker is armed for the first time
 #		busy		a connection was handed over, the handler runs
@@ -27,7 +47,8 @@
 #		retiring WHY	it takes no more connections and will exit
 #		log LEVEL TEXT	a log line, passed to the pool's -log
 #	    Its end of file tells the supervisor at once that a worker died;
-#	    a periodic `wait -nohang` on every worker pid is the backstop.
+#	    a periodic `wait -nohang` on every worker pid is the backstop
+#	    (spawn mode: a look at /proc/PID/stat, on Linux).
 #	  - control, supervisor to worker:
 #		retire	finish the connection in hand, take no more, exit.
 #			Only sent while the server still listens, so a
@@ -38,20 +59,24 @@
 #			this worker, and exit when the server's channel closes.
 #	    Its end of file means the supervisor is gone: the worker retires.
 #	SIGKILL ends a worker at once (hard stop, -timeout).
+#	Both ends read and write these lines in utf-8, with lf line ends.
 #
-#	Signals. Tcl 8.6 runs a Tclx trap inside the signal handler of
-#	whichever thread the kernel picks, and Tcl_AsyncMark there takes
-#	Tcl's notifier mutex: if that thread already holds it, the process
-#	deadlocks (Tcl ticket f4f44174). So workers trap no signal at all
-#	(they ignore SIGINT SIGTERM SIGHUP SIGTTIN SIGTTOU, which reach them
-#	with their process group, e.g. Ctrl-C or systemd), and the
-#	supervisor keeps those signals blocked in its main thread and takes
-#	them every 100 ms by unblocking them for an instant, from a timer,
-#	when the main thread holds no Tcl lock. The dispatcher thread blocks
-#	every signal, and Tcl's notifier thread, started at the first event
-#	loop wait, inherits the main thread's mask: create the pool before
-#	the process first enters the event loop and no other thread can
-#	take these signals.
+#	Signals (with Tclx only: a spawn-mode pool without it takes no
+#	signal, and its workers keep the default dispositions). Tcl 8.6
+#	runs a Tclx trap inside the signal handler of whichever thread the
+#	kernel picks, and Tcl_AsyncMark there takes Tcl's notifier mutex:
+#	if that thread already holds it, the process deadlocks (Tcl ticket
+#	f4f44174). So workers trap no signal at all (they ignore SIGINT
+#	SIGTERM SIGHUP SIGTTIN SIGTTOU, which reach them with their process
+#	group, e.g. Ctrl-C or systemd), and the supervisor keeps those
+#	signals blocked in its main thread and takes them every 100 ms by
+#	unblocking them for an instant, from a timer, when the main thread
+#	holds no Tcl lock. The dispatcher thread blocks every signal, and
+#	Tcl's notifier thread, started at the first event loop wait,
+#	inherits the main thread's mask: create the pool before the process
+#	first enters the event loop and no other thread can take these
+#	signals. Spawned workers inherit the blocked mask; they load Tclx to
+#	ignore the five signals, as forked ones do.
 #
 #	When a request is finished: when the handler returns. A handler that
 #	keeps the channel open and answers later from fileevents is counted
@@ -96,23 +121,74 @@ namespace eval ::socketserver::prefork {
     variable backoffMs 100	;# First delay after a failure; doubles...
     variable backoffMaxMs 10000	;# ... up to this.
 
+    # Spawn mode: the directory of the package's pkgIndex.tcl (this
+    # file is library/prefork.tcl under it), put first on a spawned
+    # worker's auto_path so that it loads this very package; and whether
+    # /proc tells a zombie (Linux; under wine, /proc/self/stat is the
+    # host's, through drive Z:, hence the platform).
+    variable libdir [file normalize [file dirname [file dirname \
+	    [info script]]]]
+    variable procfs [expr {$::tcl_platform(platform) eq "unix"
+	    && [file readable /proc/self/stat]}]
+
     # In a worker process: set by the pool, readable by handlers.
     # stopping becomes 1 when the worker will take no more connections;
     # served counts the connections whose handler has returned.
     variable stopping 0
     variable served 0
     variable W			;# The worker's own state (array).
+
+    # Spawn mode: the first command a spawned tclsh reads on its stdin
+    # and evaluates; the line after it is the worker's configuration
+    # (EncodeLine). It loads this package and becomes a worker, or says
+    # why it could not on its stdout, a status line, and exits 4.
+    variable bootstrap {apply {{} {
+	if {[catch {
+	    chan configure stdin -blocking 1 -translation lf
+	    if {[gets stdin line] < 0} {
+		exit 4
+	    }
+	    set config [subst -nocommands -novariables $line]
+	    set path {}
+	    foreach dir [concat [dict get $config path] $::auto_path] {
+		if {$dir ni $path} {
+		    lappend path $dir
+		}
+	    }
+	    set ::auto_path $path
+	    foreach dir [lreverse [dict get $config tm]] {
+		catch {::tcl::tm::path add $dir}
+	    }
+	    set version [dict get $config version]
+	    if {$version eq ""} {
+		package require socketserver
+	    } else {
+		package require -exact socketserver $version
+	    }
+	    ::socketserver::prefork::SpawnedWorker $config
+	} msg opts]} {
+	    catch {set ::socketserver::prefork::W(raw) 1}  ;# Past StdoutGuard.
+	    catch {
+		chan configure stdout -translation lf -encoding utf-8
+		puts stdout [list log error [string map \
+			{\\ \\\\ \n \\n \r \\r} \
+			"can't become a worker: [dict get $opts -errorinfo]"]]
+		flush stdout
+	    }
+	}
+	exit 4		;# Never back to tclsh, which would read stdin.
+    }}}
 }
 
 # ::socketserver::prefork --
 #	Creates a pool: checks the options, opens (or takes) the server and
-#	forks the workers. Returns the pool's command name.
+#	starts the workers. Returns the pool's command name.
 
 proc ::socketserver::prefork {args} {
-    package require Tclx
-    set opts [dict create -backlog "" -handler "" -init "" -log "" \
-	    -maxrequests 0 -myaddr "" -onexit "" -port 0 -signals 1 \
-	    -timeout 0 -workers 2]
+    set windows [expr {$::tcl_platform(platform) eq "windows"}]
+    set opts [dict create -backlog "" -control "" -handler "" -init "" \
+	    -log "" -maxrequests 0 -myaddr "" -onexit "" -port 0 -signals "" \
+	    -spawn $windows -tclsh "" -timeout 0 -workers 2]
     set opts [prefork::ParseOptions $opts $args]
     dict with opts {
 	prefork::CheckInt -port ${-port} 0
@@ -122,9 +198,11 @@ proc ::socketserver::prefork {args} {
 	if {${-backlog} ne ""} {
 	    prefork::CheckInt backlog ${-backlog} 1
 	}
-	if {![string is boolean -strict ${-signals}]} {
-	    return -code error -errorcode {TCL VALUE NUMBER} \
-		    "expected boolean value but got \"${-signals}\""
+	foreach flag {-signals -spawn} {
+	    if {[set $flag] ne "" && ![string is boolean -strict [set $flag]]} {
+		return -code error -errorcode {TCL VALUE NUMBER} \
+			"expected boolean value but got \"[set $flag]\""
+	    }
 	}
 	foreach list {-handler -log -onexit} {
 	    llength [set $list]	;# A malformed list fails here.
@@ -132,6 +210,31 @@ proc ::socketserver::prefork {args} {
 	if {[llength ${-handler}] == 0} {
 	    return -code error -errorcode {TCL ARGUMENT MISSING} \
 		    "missing required option -handler"
+	}
+	set -spawn [expr {${-spawn} eq "" ? $windows : [string is true ${-spawn}]}]
+	if {${-spawn}} {
+	    if {${-tclsh} eq ""} {
+		set -tclsh [info nameofexecutable]
+	    }
+	    if {[auto_execok ${-tclsh}] eq ""} {
+		return -code error -errorcode \
+			{POSIX ENOENT {no such file or directory}} \
+			"couldn't execute \"${-tclsh}\": no such file or directory"
+	    }
+	    if {${-signals} eq ""} {
+		# Signals need Tclx; spawn mode does not.
+		set -signals [expr {!$windows
+			&& ![catch {package require Tclx}]}]
+	    }
+	} elseif {$windows} {
+	    return -code error -errorcode {SOCKETSERVER POOL NOFORK} \
+		    "can't fork workers on this platform: use -spawn 1"
+	} elseif {${-signals} eq ""} {
+	    set -signals 1
+	}
+	set -signals [string is true ${-signals}]
+	if {!${-spawn} || ${-signals}} {
+	    package require Tclx
 	}
     }
     variable prefork::seq
@@ -231,6 +334,103 @@ proc Decode {text} {
     subst -nocommands -novariables $text
 }
 
+# EncodeLine --
+#	Any value on one line of plain ASCII (Decode reads it back): what a
+#	spawned worker reads before it has set its channel's encoding.
+
+proc EncodeLine {text} {
+    set text [Encode $text]
+    if {![regexp {[^\t\x20-\x7e]} $text]} {
+	return $text
+    }
+    set out ""
+    foreach c [split $text ""] {
+	scan $c %c code
+	if {($code < 0x20 && $c ne "\t") || $code > 0x7e} {
+	    append out [format \\u%04x $code]
+	} else {
+	    append out $c
+	}
+    }
+    return $out
+}
+
+# ProcessExited --
+#	Spawn mode: whether a spawned worker whose channel is still open has
+#	exited, so that a blocking close of the channel reaps it at once.
+#	With /proc (Linux): the process is a zombie, or gone. Elsewhere:
+#	its stdout has reached end of file (eof), which only its exit does.
+
+proc ProcessExited {pid eof} {
+    variable procfs
+    if {!$procfs} {
+	return $eof
+    }
+    if {[catch {
+	set f [open /proc/$pid/stat]
+	set stat [read $f]
+	close $f
+    }]} {
+	return 1		;# Reaped by someone else: close won't wait.
+    }
+    set state [string index [string trimleft \
+	    [string range $stat [string last ")" $stat]+1 end]] 0]
+    expr {$state in {Z X x}}
+}
+
+# KillProcesses --
+#	Spawn mode: SIGKILL (Unix) or TerminateProcess (Windows) without
+#	Tclx. Processes already gone are ignored.
+
+proc KillProcesses {pids} {
+    if {![llength $pids]} {
+	return
+    }
+    if {$::tcl_platform(platform) eq "windows"} {
+	foreach pid $pids {
+	    catch {exec taskkill /F /PID $pid}
+	}
+    } else {
+	catch {exec kill -KILL {*}$pids}
+    }
+}
+
+# TempControlPath --
+#	A fresh path for the control socket of a spawn-mode pool, in the
+#	temporary directory. Kept short on Unix, where a socket's path has
+#	at most 107 bytes.
+
+proc TempControlPath {} {
+    global env tcl_platform
+    if {$tcl_platform(platform) eq "windows"} {
+	set dirs {}
+	foreach var {TEMP TMP} {
+	    if {[info exists env($var)]} {
+		lappend dirs $env($var)
+	    }
+	}
+	lappend dirs [pwd]
+    } else {
+	set dirs [expr {[info exists env(TMPDIR)] ? [list $env(TMPDIR)] : {}}]
+	lappend dirs /tmp
+    }
+    foreach dir $dirs {
+	set dir [file normalize $dir]
+	if {[file isdirectory $dir] && [file writable $dir]
+		&& ($tcl_platform(platform) eq "windows"
+		|| [string length $dir] <= 80)} {
+	    break
+	}
+    }
+    while 1 {
+	set path [file join $dir [format ssprefork-%d-%06x [pid] \
+		[expr {int(rand() * 0x1000000)}]]]
+	if {![file exists $path]} {
+	    return $path
+	}
+    }
+}
+
 # RegisterSignals, UnregisterSignals, PollSignals, SupervisorSignal,
 # OnSignal --
 #	SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU for the pools that take
@@ -326,10 +526,13 @@ if {![llength [info commands Pool]]} {
 oo::define Pool {
     variable cfg name owner port owned closed state target generation \
 	    restarts requests workers timers failures nextStart stopWhy \
-	    tickMs
+	    tickMs spawn ctlPath ctlTemp
 
     # workers: pid -> dict
-    #	chan	 read end of its status pipe ("" after end of file)
+    #	chan	 read end of its status pipe ("" after end of file; spawn
+    #		 mode: the worker's channel, "" once closed, i.e. reaped)
+    #	ctl	 write end of its control pipe (spawn mode: chan)
+    #	eof	 spawn mode: 1 once its stdout has reached end of file
     #	gen	 generation (bumped by SIGHUP)
     #	state	 starting | ready | retiring
     #	busy	 1 while its handler runs; busySince: when it started
@@ -357,8 +560,28 @@ oo::define Pool {
 	    set tickMs [expr {max(20, min($tickMs, int($timeout * 250)))}]
 	}
 
+	set spawn [dict get $cfg -spawn]
+	set ctlPath [dict get $cfg -control]
+	set ctlTemp 0
 	set wanted [dict get $cfg -port]
-	if {$wanted != 0 && ![catch {::socketserver::socket info $wanted}]} {
+	if {$wanted != 0
+		&& ![catch {::socketserver::socket info $wanted} serverInfo]} {
+	    # Spawned workers join through the server's control socket.
+	    set path ""
+	    if {[dict exists $serverInfo control]} {
+		set path [dict get $serverInfo control]
+	    }
+	    if {$spawn && $path eq ""} {
+		return -code error -errorcode {SOCKETSERVER POOL NOCONTROL} \
+			"can't spawn workers: the server on port $wanted has\
+			no control socket (server -control)"
+	    }
+	    if {$ctlPath ne "" && $ctlPath ne $path} {
+		return -code error -errorcode {SOCKETSERVER POOL NOCONTROL} \
+			"the server on port $wanted has no control socket at\
+			\"$ctlPath\""
+	    }
+	    set ctlPath $path
 	    set port $wanted
 	    set owned 0
 	} else {
@@ -367,6 +590,13 @@ oo::define Pool {
 		if {[dict get $cfg $opt] ne ""} {
 		    lappend serverArgs $opt [dict get $cfg $opt]
 		}
+	    }
+	    if {$spawn && $ctlPath eq ""} {
+		set ctlPath [TempControlPath]
+		set ctlTemp 1
+	    }
+	    if {$ctlPath ne ""} {
+		lappend serverArgs -control $ctlPath
 	    }
 	    set port [::socketserver::socket server {*}$serverArgs $wanted]
 	    set owned 1
@@ -502,9 +732,12 @@ oo::define Pool {
 
     # Spawn --
     #	Forks one worker of the current generation, with its status pipe
-    #	(worker to supervisor) and control pipe (supervisor to worker).
-    #	Returns the pid.
+    #	(worker to supervisor) and control pipe (supervisor to worker),
+    #	or spawns it (SpawnProcess). Returns the pid.
     method Spawn {} {
+	if {$spawn} {
+	    return [my SpawnProcess]
+	}
 	catch {flush stdout}
 	catch {flush stderr}
 	lassign [chan pipe] statusIn statusOut
@@ -519,24 +752,103 @@ oo::define Pool {
 	if {$pid == 0} {
 	    close $statusIn
 	    close $controlOut
-	    BecomeWorker $statusOut $controlIn [dict create port $port \
-		    handler [dict get $cfg -handler] \
-		    init [dict get $cfg -init] \
-		    maxrequests [dict get $cfg -maxrequests] \
-		    log [dict get $cfg -log]]
+	    BecomeWorker $statusOut $controlIn [my WorkerConfig]
 	    # Not reached: BecomeWorker exits.
 	}
 	close $statusOut
 	close $controlIn
-	chan configure $statusIn -blocking 0 -buffering line -translation lf
-	chan configure $controlOut -blocking 1 -buffering line -translation lf
-	chan event $statusIn readable \
-		[list [namespace which my] StatusReadable $pid]
-	dict set workers $pid [dict create chan $statusIn ctl $controlOut \
-		gen $generation state starting busy 0 busySince 0 served 0 \
-		started [clock milliseconds] asked ""]
-	my Log info "worker $pid started (generation $generation)"
+	chan configure $statusIn -blocking 0 -buffering line -translation lf \
+		-encoding utf-8
+	chan configure $controlOut -blocking 1 -buffering line -translation lf \
+		-encoding utf-8
+	my Started $pid $statusIn $controlOut
 	return $pid
+    }
+
+    # SpawnProcess --
+    #	Spawn mode: starts `tclsh` (-tclsh) with a pipe on its stdin and
+    #	stdout, its stderr the supervisor's, and writes it the bootstrap
+    #	and its configuration. Returns the pid.
+    method SpawnProcess {} {
+	set command [list [dict get $cfg -tclsh]]
+	if {[llength [chan names stderr]]} {
+	    lappend command 2>@ stderr
+	} else {
+	    lappend command 2> [expr {$::tcl_platform(platform) eq "windows"
+		    ? "NUL" : "/dev/null"}]
+	}
+	set chan [open |$command r+]
+	set pid [pid $chan]
+	chan configure $chan -blocking 0 -buffering full -translation lf \
+		-encoding utf-8
+	if {[catch {
+	    puts $chan $::socketserver::prefork::bootstrap
+	    puts $chan [EncodeLine [my WorkerConfig]]
+	    flush $chan
+	} msg opts]} {
+	    KillProcesses $pid
+	    chan configure $chan -blocking 1
+	    catch {close $chan}
+	    return -options $opts $msg
+	}
+	chan configure $chan -buffering line
+	my Started $pid $chan $chan
+	return $pid
+    }
+
+    # WorkerConfig --
+    #	What a worker needs to know (BecomeWorker, SpawnedWorker). A
+    #	forked worker inherits the rest; a spawned one is told where this
+    #	package and the supervisor's packages are, the tunables, and the
+    #	supervisor's argv0 and argv.
+    method WorkerConfig {} {
+	set config [dict create handler [dict get $cfg -handler] \
+		init [dict get $cfg -init] \
+		maxrequests [dict get $cfg -maxrequests] \
+		log [dict get $cfg -log] spawned $spawn]
+	if {!$spawn} {
+	    dict set config target [list -port $port]
+	    return $config
+	}
+	if {[catch {package present socketserver} version]} {
+	    set version ""
+	}
+	set ns ::socketserver::prefork
+	dict set config target [list -connect $ctlPath]
+	dict set config version $version
+	dict set config path [list [set ${ns}::libdir] {*}$::auto_path]
+	dict set config tm [tcl::tm::path list]
+	dict set config graceMs [set ${ns}::graceMs]
+	dict set config drainFallbackMs [set ${ns}::drainFallbackMs]
+	dict set config argv0 [expr {[info exists ::argv0] ? $::argv0 : ""}]
+	dict set config argv [expr {[info exists ::argv] ? $::argv : {}}]
+	dict set config signals [expr {[dict get $cfg -signals]
+		&& $::tcl_platform(platform) eq "unix"}]
+	return $config
+    }
+
+    # Started --
+    #	Enters a new worker in the table and listens to its status lines.
+    method Started {pid statusChan controlChan} {
+	chan event $statusChan readable \
+		[list [namespace which my] StatusReadable $pid]
+	dict set workers $pid [dict create chan $statusChan ctl $controlChan \
+		eof 0 gen $generation state starting busy 0 busySince 0 \
+		served 0 started [clock milliseconds] asked ""]
+	my Log info "worker $pid [expr {$spawn ? "spawned" : "started"}]\
+		(generation $generation)"
+    }
+
+    # Kill --
+    #	SIGKILL to workers: Tclx in fork mode, KillProcesses when spawned.
+    method Kill {pids} {
+	if {$spawn} {
+	    KillProcesses $pids
+	    return
+	}
+	foreach pid $pids {
+	    catch {::kill SIGKILL $pid}
+	}
     }
 
     # Tell --
@@ -556,7 +868,9 @@ oo::define Pool {
 	    if {[dict get $w chan] ne ""} {
 		catch {close [dict get $w chan]}
 	    }
-	    catch {close [dict get $w ctl]}
+	    if {[dict get $w ctl] ne [dict get $w chan]} {
+		catch {close [dict get $w ctl]}
+	    }
 	}
 	set workers [dict create]
 	set timers [dict create]
@@ -572,8 +886,14 @@ oo::define Pool {
 	    my Status $pid $line
 	}
 	if {[dict exists $workers $pid] && ([catch {eof $chan} eof] || $eof)} {
-	    catch {close $chan}
-	    dict set workers $pid chan ""
+	    if {$spawn} {
+		# Closing the channel reaps: done once the process is gone.
+		chan event $chan readable {}
+		dict set workers $pid eof 1
+	    } else {
+		catch {close $chan}
+		dict set workers $pid chan ""
+	    }
 	    my ReapSoon $pid 1
 	}
     }
@@ -627,6 +947,13 @@ oo::define Pool {
 	if {![dict exists $workers $pid]} {
 	    return 1
 	}
+	if {$spawn} {
+	    if {![ProcessExited $pid [dict get $workers $pid eof]]} {
+		return 0
+	    }
+	    my CloseWorker $pid
+	    return 1
+	}
 	if {[catch {::wait -nohang $pid} result]} {
 	    set result [list $pid EXIT unknown]	;# Reaped by someone else.
 	}
@@ -635,6 +962,40 @@ oo::define Pool {
 	}
 	my Gone $pid [lindex $result 1] [lindex $result 2]
 	return 1
+    }
+
+    # CloseWorker --
+    #	Spawn mode: reads the last status lines of a worker that has exited
+    #	(or been killed), closes its channel, which reaps the process and
+    #	returns its exit status, and accounts for it (Gone).
+    method CloseWorker {pid} {
+	set chan [dict get $workers $pid chan]
+	while {[dict exists $workers $pid]
+		&& ![catch {gets $chan line} n] && $n >= 0} {
+	    my Status $pid $line
+	}
+	catch {chan event $chan readable {}}
+	catch {chan configure $chan -blocking 1}
+	set how EXIT
+	set code 0
+	if {[catch {close $chan} msg opts]} {
+	    set errorCode [dict get $opts -errorcode]
+	    switch -- [lindex $errorCode 0] {
+		CHILDSTATUS {
+		    set code [lindex $errorCode 2]
+		}
+		CHILDKILLED {
+		    set how SIG
+		    set code [lindex $errorCode 2]
+		}
+		default {
+		    set code unknown
+		}
+	    }
+	}
+	dict set workers $pid chan ""
+	dict set workers $pid ctl ""
+	my Gone $pid $how $code
     }
 
     # ReapSoon --
@@ -818,7 +1179,7 @@ oo::define Pool {
 		my Log warning "worker $pid has been in one connection for more\
 			than [dict get $cfg -timeout] s (-timeout): killing it"
 		dict set workers $pid asked timeout
-		catch {::kill SIGKILL $pid}
+		my Kill [list $pid]
 	    }
 	    if {$failures && [dict get $w state] eq "ready"
 		    && $now - [dict get $w started]
@@ -907,10 +1268,14 @@ oo::define Pool {
 	my CloseServer
 	foreach pid [dict keys $workers] {
 	    dict set workers $pid asked hard
-	    catch {::kill SIGKILL $pid}
 	}
+	my Kill [dict keys $workers]
 	foreach pid [dict keys $workers] {
 	    if {![dict exists $workers $pid]} {
+		continue
+	    }
+	    if {$spawn} {
+		my CloseWorker $pid	;# Blocking: waits for the process.
 		continue
 	    }
 	    if {[catch {::wait $pid} result] || [llength $result] < 3} {
@@ -951,6 +1316,9 @@ oo::define Pool {
     method Finalize {} {
 	my CancelTimers
 	UnregisterSignals [self]
+	if {$ctlTemp && $closed} {
+	    catch {file delete $ctlPath}	;# close removes it; if not...
+	}
 	set i [lsearch -exact $::socketserver::prefork::pools [self]]
 	if {$i >= 0} {
 	    set ::socketserver::prefork::pools \
@@ -994,24 +1362,21 @@ oo::define Pool {
 }
 
 # ---------------------------------------------------------------------
-# The worker side: runs in each forked child, never in the supervisor.
+# The worker side: runs in each forked child or spawned tclsh, never in
+# the supervisor.
 # ---------------------------------------------------------------------
 
 # BecomeWorker --
 #	Turns a freshly forked child into a worker: forgets the parent's
 #	pools, empties the event loop (timers and fileevents inherited from
 #	the pool's process are not the worker's; the channels stay open),
-#	sets the worker's signals, runs -init, arms, and serves until asked
-#	to go. Never returns.
+#	sets the worker's signals, and runs it (RunWorker). Never returns.
 
 proc BecomeWorker {statusPipe controlPipe config} {
     variable pools
     variable signalPools
     variable savedSignals
     variable supervisorSignals
-    variable W
-    variable stopping 0
-    variable served 0
 
     foreach pool $pools {
 	catch {[info object namespace $pool]::my Forget}
@@ -1028,21 +1393,60 @@ proc BecomeWorker {statusPipe controlPipe config} {
     }
     signal ignore $supervisorSignals
     signal unblock $supervisorSignals
+    RunWorker $statusPipe $controlPipe $config
+}
+
+# SpawnedWorker --
+#	Called by the bootstrap of a spawned tclsh, once the package is
+#	loaded: takes the supervisor's tunables, argv0 and argv, ignores the
+#	pool's signals when the supervisor takes them (Tclx), and runs the
+#	worker with its stdout as the status pipe and its stdin as the
+#	control pipe. Never returns.
+
+proc SpawnedWorker {config} {
+    variable supervisorSignals
+    foreach var {graceMs drainFallbackMs} {
+	variable $var [dict get $config $var]
+    }
+    set ::argv0 [dict get $config argv0]
+    set ::argv [dict get $config argv]
+    set ::argc [llength $::argv]
+    if {[dict get $config signals] && ![catch {package require Tclx}]} {
+	signal ignore $supervisorSignals
+	signal unblock $supervisorSignals
+    }
+    RunWorker stdout stdin $config
+}
+
+# RunWorker --
+#	The worker proper: runs -init, arms, and serves until asked to go.
+#	Never returns. When spawned, the status pipe is stdout: StdoutGuard
+#	sends whatever else is written to it to stderr.
+
+proc RunWorker {statusPipe controlPipe config} {
+    variable W
+    variable stopping 0
+    variable served 0
 
     array unset W
     array set W {
-	armed 0 inHandler 0 finishing 0 drain 0 orphan 0 open {}
+	armed 0 inHandler 0 finishing 0 drain 0 orphan 0 open {} raw 0
     }
     set W(pipe) $statusPipe
     set W(control) $controlPipe
     dict with config {
-	set W(port) $port
+	set W(target) $target
 	set W(handler) $handler
 	set W(max) $maxrequests
 	set W(log) $log
+	set W(guard) $spawned
     }
-    chan configure $statusPipe -blocking 1 -buffering line -translation lf
-    chan configure $controlPipe -blocking 0 -translation lf
+    chan configure $statusPipe -blocking 1 -buffering line -translation lf \
+	    -encoding utf-8
+    chan configure $controlPipe -blocking 0 -translation lf -encoding utf-8
+    if {$W(guard)} {
+	chan push $statusPipe ::socketserver::prefork::StdoutGuard
+    }
     chan event $controlPipe readable ::socketserver::prefork::WorkerControl
     interp bgerror {} [list ::socketserver::prefork::WorkerBgerror \
 	    [interp bgerror {}]]
@@ -1056,12 +1460,43 @@ proc BecomeWorker {statusPipe controlPipe config} {
 	WorkerLog error "-handler: invalid command name \"$cmd\""
 	::exit 4
     }
+    if {$W(guard) && [llength $W(log)] && [uplevel #0 [list \
+	    namespace which -command [lindex $W(log) 0]]] eq ""} {
+	set W(log) ""	;# Not defined by -init: DefaultLog.
+    }
+    WorkerControl		;# Asked to go during -init: exits here.
     if {![Arm]} {
 	::exit 4
     }
     Report ready
     vwait ::socketserver::prefork::W(forever)
     ::exit 0
+}
+
+# StdoutGuard --
+#	Spawn mode: a channel transform on stdout, the status pipe. Report
+#	writes through it (W(raw) set); anything else written to stdout, by
+#	-init or a handler, goes to stderr instead of confusing the
+#	supervisor.
+
+proc StdoutGuard {cmd chan args} {
+    variable W
+    switch -- $cmd {
+	initialize {
+	    return {initialize finalize write}
+	}
+	write {
+	    set data [lindex $args 0]
+	    if {[info exists W(raw)] && $W(raw)} {
+		return $data
+	    }
+	    catch {
+		puts -nonewline stderr [encoding convertfrom utf-8 $data]
+		flush stderr
+	    }
+	    return ""
+	}
+    }
 }
 
 # Serve --
@@ -1105,7 +1540,7 @@ proc Serve {chan addr port} {
 proc Arm {} {
     variable W
     variable stopping
-    if {[catch {::socketserver::socket client -port $W(port) \
+    if {[catch {::socketserver::socket client {*}$W(target) \
 	    ::socketserver::prefork::Serve} msg]} {
 	if {!$stopping} {
 	    WorkerLog error "can't take connections: $msg"
@@ -1227,8 +1662,19 @@ proc Report {line} {
     if {$W(pipe) eq ""} {
 	return 0
     }
-    if {[catch {puts $W(pipe) $line}]} {
-	catch {close $W(pipe)}
+    if {$W(guard)} {
+	catch {flush $W(pipe)}	;# What the user wrote: to stderr.
+	set W(raw) 1
+    }
+    set failed [catch {
+	puts $W(pipe) $line
+	flush $W(pipe)
+    }]
+    set W(raw) 0
+    if {$failed} {
+	if {!$W(guard)} {
+	    catch {close $W(pipe)}	;# Never close stdout: see StdoutGuard.
+	}
 	set W(pipe) ""
 	after 0 {::socketserver::prefork::WorkerStop orphan}
 	return 0
