@@ -617,10 +617,54 @@ SystemdListenFds()
 }
 
 /*
+ * CreateControlFile --
+ *	Creates the control file at path, held with sharing that lets
+ *	readers in but no second writer, and deleted when its last handle
+ *	closes (at Remove, or when the process dies). A file already there
+ *	is replaced only if it is a control file that no live server holds
+ *	(left by a crash the system did not clean up); a live one, or any
+ *	other file, is EADDRINUSE and left alone, as on Unix. Returns 0 or
+ *	errno; sets file.
+ */
+
+static int
+CreateControlFile(const std::wstring &path, HANDLE &file)
+{
+    for (int tries = 0; tries < 3; tries++) {
+	file = CreateFileW(path.c_str(), GENERIC_WRITE,
+		FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr, CREATE_NEW,
+		FILE_ATTRIBUTE_NORMAL | FILE_FLAG_DELETE_ON_CLOSE, nullptr);
+	if (file != INVALID_HANDLE_VALUE) {
+	    return 0;
+	}
+	DWORD err = GetLastError();
+	if (err != ERROR_FILE_EXISTS && err != ERROR_ALREADY_EXISTS) {
+	    return ErrnoFromWin32(err);
+	}
+	HANDLE old = CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE,
+		FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+		nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+	if (old == INVALID_HANDLE_VALUE) {
+	    err = GetLastError();	/* Sharing violation: a live server. */
+	    return err == ERROR_FILE_NOT_FOUND ? EAGAIN : EADDRINUSE;
+	}
+	char head[32] = "";
+	DWORD got = 0;
+	ReadFile(old, head, sizeof(head) - 1, &got, nullptr);
+	CloseHandle(old);
+	size_t tagLen = std::strlen(kControlTag);
+	if (got < tagLen || std::memcmp(head, kControlTag, tagLen) != 0) {
+	    return EADDRINUSE;		/* Not ours to replace. */
+	}
+	DeleteFileW(path.c_str());	/* A dead server's: try again. */
+    }
+    return EADDRINUSE;
+}
+
+/*
  * ControlEndpoint::Open --
- *	Listens on a loopback port, then creates the control file with
- *	sharing that lets readers in but no second writer, deleted when the
- *	last handle closes (at Remove, or when the process dies).
+ *	Listens on a loopback port, then writes the port and a fresh secret
+ *	to the control file (see CreateControlFile).
  */
 
 int
@@ -631,16 +675,13 @@ ControlEndpoint::Open(const std::string &path, int)
     if (!err) {
 	err = MakeSecret(secret_);
     }
+    HANDLE file = INVALID_HANDLE_VALUE;
+    if (!err) {
+	err = CreateControlFile(Wide(path), file);
+    }
     if (err) {
 	listener_.Reset();
 	return err;
-    }
-    HANDLE file = CreateFileW(Wide(path).c_str(), GENERIC_WRITE,
-	    FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr, CREATE_ALWAYS,
-	    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_DELETE_ON_CLOSE, nullptr);
-    if (file == INVALID_HANDLE_VALUE) {
-	listener_.Reset();
-	return ErrnoFromWin32(GetLastError());
     }
     char line[160];
     int len = std::snprintf(line, sizeof(line), "%s %d %s\n", kControlTag,
@@ -649,7 +690,7 @@ ControlEndpoint::Open(const std::string &path, int)
     if (!WriteFile(file, line, static_cast<DWORD>(len), &written, nullptr)
 	    || written != static_cast<DWORD>(len)) {
 	err = ErrnoFromWin32(GetLastError());
-	CloseHandle(file);
+	CloseHandle(file);		/* Deletes it. */
 	listener_.Reset();
 	return err ? err : EIO;
     }
