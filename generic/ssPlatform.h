@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+struct sockaddr;			/* The system's socket address. */
+
 namespace socketserver {
 
 /*
@@ -87,8 +89,24 @@ struct ListenError {
     std::string resolverMessage;
 };
 
+/* Every listener for spec (generic/ssListen.cpp). */
 int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
 	ListenError &error);
+
+/*
+ * What OpenListeners asks of the platform: starting its network stack
+ * (once; Winsock), and one non-blocking, close-on-exec listening socket
+ * bound to addr, which holds the port already. Return 0 or errno.
+ */
+int StartNetwork();
+int BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
+	Listener &out);
+
+/*
+ * A socket address as numeric text, an IPv4-mapped IPv6 address written
+ * as plain IPv4; sets port (generic/ssListen.cpp).
+ */
+std::string FormatAddress(const sockaddr *addr, int &port);
 
 /*
  * A listening Unix-domain socket at path (SEQPACKET for the control

@@ -17,7 +17,6 @@
 #include <cstring>
 #include <mutex>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -40,156 +39,50 @@ UniqueFd::Reset(int fd) noexcept
     fd_ = fd;
 }
 
-/*
- * FormatAddress --
- *	Returns "address" for a socket address, numeric, with an IPv4-mapped
- *	IPv6 address written as plain IPv4; sets port.
- */
-
-static std::string
-FormatAddress(const sockaddr *sa, int &port)
+int
+StartNetwork()
 {
-    char host[INET6_ADDRSTRLEN] = "";
-
-    port = 0;
-    if (sa->sa_family == AF_INET) {
-	auto sin = reinterpret_cast<const sockaddr_in *>(sa);
-	inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-	port = ntohs(sin->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-	auto sin6 = reinterpret_cast<const sockaddr_in6 *>(sa);
-	port = ntohs(sin6->sin6_port);
-	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-	    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], host,
-		    sizeof(host));
-	} else {
-	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-	}
-    }
-    return host;
-}
-
-static void
-SetPort(sockaddr *sa, int port)
-{
-    if (sa->sa_family == AF_INET) {
-	reinterpret_cast<sockaddr_in *>(sa)->sin_port = htons(port);
-    } else if (sa->sa_family == AF_INET6) {
-	reinterpret_cast<sockaddr_in6 *>(sa)->sin6_port = htons(port);
-    }
+    return 0;
 }
 
 /*
- * BindOne --
- *	Creates a non-blocking, close-on-exec listening socket for one
- *	resolved address on port. Returns 0 or errno; fills listener.
+ * BindListener --
+ *	SO_REUSEADDR (restarts while old connections linger), IPv6 sockets
+ *	IPv6 only (the IPv4 ones are separate), SO_REUSEPORT on request.
  */
 
-static int
-BindOne(const addrinfo *ai, int port, const ListenSpec &spec,
+int
+BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
 	Listener &listener)
 {
-    UniqueFd fd(socket(ai->ai_family,
-	    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+    UniqueFd fd(socket(addr->sa_family,
+	    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.Valid()) {
 	return errno;
     }
     int on = 1;
     setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (ai->ai_family == AF_INET6) {
+    if (addr->sa_family == AF_INET6) {
 	setsockopt(fd.Get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
     }
     if (spec.reusePort &&
 	    setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on))) {
 	return errno;
     }
-    sockaddr_storage addr;
-    std::memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    SetPort(reinterpret_cast<sockaddr *>(&addr), port);
-    if (bind(fd.Get(), reinterpret_cast<sockaddr *>(&addr), ai->ai_addrlen)
+    if (bind(fd.Get(), addr, static_cast<socklen_t>(len))
 	    || listen(fd.Get(), spec.backlog > 0 ? spec.backlog : SOMAXCONN)) {
 	return errno;
     }
-    socklen_t len = sizeof(addr);
-    if (getsockname(fd.Get(), reinterpret_cast<sockaddr *>(&addr), &len)) {
+    sockaddr_storage bound;
+    socklen_t boundLen = sizeof(bound);
+    if (getsockname(fd.Get(), reinterpret_cast<sockaddr *>(&bound),
+	    &boundLen)) {
 	return errno;
     }
-    listener.address = FormatAddress(reinterpret_cast<sockaddr *>(&addr),
+    listener.address = FormatAddress(reinterpret_cast<sockaddr *>(&bound),
 	    listener.port);
     listener.fd = std::move(fd);
     return 0;
-}
-
-/*
- * OpenListeners --
- *	Binds every address spec.host resolves to (every local address when
- *	empty), all on one port. With port 0 the first bind picks the port
- *	and the rest follow it; if a later family finds that port taken, the
- *	whole set is tried again. An address family the system lacks is
- *	skipped; any other failure is the result.
- *
- * Results:
- *	0, or the errno / resolver failure in error; out holds the sockets.
- */
-
-int
-OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
-	ListenError &error)
-{
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo *res = nullptr;
-    int gai = getaddrinfo(spec.host.empty() ? nullptr : spec.host.c_str(),
-	    "0", &hints, &res);
-    if (gai != 0) {
-	if (gai == EAI_SYSTEM) {
-	    error.posixError = errno;
-	} else {
-	    error.resolverMessage = gai_strerror(gai);
-	}
-	return -1;
-    }
-
-    int result = 0;
-    for (int attempt = 0; attempt < 5; attempt++) {
-	out.clear();
-	int port = spec.port;
-	result = 0;
-	for (const addrinfo *ai = res; ai; ai = ai->ai_next) {
-	    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
-		continue;
-	    }
-	    Listener listener;
-	    int err = BindOne(ai, port, spec, listener);
-	    if (err == EAFNOSUPPORT || err == EADDRNOTAVAIL) {
-		if (result == 0) {
-		    result = err;	/* Kept only if nothing binds. */
-		}
-		continue;
-	    }
-	    if (err) {
-		result = err;
-		out.clear();
-		break;
-	    }
-	    port = listener.port;
-	    out.push_back(std::move(listener));
-	}
-	if (!out.empty()) {
-	    result = 0;
-	}
-	if (!(result == EADDRINUSE && spec.port == 0)) {
-	    break;
-	}
-    }
-    freeaddrinfo(res);
-    if (out.empty() && result == 0) {
-	result = EADDRNOTAVAIL;
-    }
-    error.posixError = result;
-    return result;
 }
 
 int

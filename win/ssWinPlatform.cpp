@@ -197,81 +197,14 @@ MillisecondsLeft(Clock::time_point deadline)
     return ms < 0 ? 0 : static_cast<int>(ms);
 }
 
-std::string
-FormatAddress(const sockaddr *sa, int &port)
+sockaddr_in
+LoopbackAddress(int port)
 {
-    char host[INET6_ADDRSTRLEN] = "";
-    port = 0;
-    if (sa->sa_family == AF_INET) {
-	auto sin = reinterpret_cast<const sockaddr_in *>(sa);
-	inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-	port = ntohs(sin->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-	auto sin6 = reinterpret_cast<const sockaddr_in6 *>(sa);
-	port = ntohs(sin6->sin6_port);
-	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-	    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], host,
-		    sizeof(host));
-	} else {
-	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-	}
-    }
-    return host;
-}
-
-void
-SetPort(sockaddr *sa, int port)
-{
-    if (sa->sa_family == AF_INET) {
-	reinterpret_cast<sockaddr_in *>(sa)->sin_port = htons(port);
-    } else if (sa->sa_family == AF_INET6) {
-	reinterpret_cast<sockaddr_in6 *>(sa)->sin6_port = htons(port);
-    }
-}
-
-/*
- * BindOne --
- *	A non-blocking listening socket for one resolved address. Windows'
- *	SO_REUSEADDR would let another socket take the port over, so the
- *	port is claimed with SO_EXCLUSIVEADDRUSE instead. Returns 0 or
- *	errno.
- */
-
-int
-BindOne(const addrinfo *ai, int port, const ListenSpec &spec,
-	Listener &listener)
-{
-    UniqueFd fd;
-    int err = NewSocket(ai->ai_family, fd);
-    if (err) {
-	return err;
-    }
-    BOOL on = TRUE;
-    setsockopt(Sock(fd.Get()), SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
-	    reinterpret_cast<const char *>(&on), sizeof(on));
-    if (ai->ai_family == AF_INET6) {
-	DWORD v6only = 1;
-	setsockopt(Sock(fd.Get()), IPPROTO_IPV6, IPV6_V6ONLY,
-		reinterpret_cast<const char *>(&v6only), sizeof(v6only));
-    }
-    sockaddr_storage addr;
-    std::memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    SetPort(reinterpret_cast<sockaddr *>(&addr), port);
-    if (bind(Sock(fd.Get()), reinterpret_cast<sockaddr *>(&addr),
-	    static_cast<int>(ai->ai_addrlen))
-	    || listen(Sock(fd.Get()),
-		    spec.backlog > 0 ? spec.backlog : SOMAXCONN)) {
-	return LastError();
-    }
-    int len = sizeof(addr);
-    if (getsockname(Sock(fd.Get()), reinterpret_cast<sockaddr *>(&addr),
-	    &len)) {
-	return LastError();
-    }
-    listener.address = FormatAddress(reinterpret_cast<sockaddr *>(&addr),
-	    listener.port);
-    listener.fd = std::move(fd);
-    return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<u_short>(port));
+    return addr;
 }
 
 /*
@@ -287,9 +220,7 @@ LoopbackListener(UniqueFd &out, int &port, int backlog)
     if (err) {
 	return err;
     }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in addr = LoopbackAddress(0);
     int len = sizeof(addr);
     if (bind(Sock(out.Get()), reinterpret_cast<sockaddr *>(&addr),
 	    sizeof(addr))
@@ -315,10 +246,7 @@ ConnectLoopback(int port, UniqueFd &out, int timeoutMs)
     if (err) {
 	return err;
     }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<u_short>(port));
+    sockaddr_in addr = LoopbackAddress(port);
     if (connect(Sock(out.Get()), reinterpret_cast<sockaddr *>(&addr),
 	    sizeof(addr)) == 0) {
 	return 0;
@@ -530,67 +458,51 @@ UniqueFd::Reset(int fd) noexcept
 }
 
 int
-OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
-	ListenError &error)
+StartNetwork()
 {
-    int err = Winsock();
+    return Winsock();
+}
+
+/*
+ * BindListener --
+ *	Windows' SO_REUSEADDR would let another socket take the port over,
+ *	so the port is claimed with SO_EXCLUSIVEADDRUSE instead; IPv6
+ *	sockets are IPv6 only, as on Unix. -reuseport is refused before
+ *	this.
+ */
+
+int
+BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
+	Listener &listener)
+{
+    UniqueFd fd;
+    int err = NewSocket(addr->sa_family, fd);
     if (err) {
-	error.posixError = err;
 	return err;
     }
-    if (spec.reusePort) {
-	error.posixError = EOPNOTSUPP;
-	return EOPNOTSUPP;
+    BOOL on = TRUE;
+    setsockopt(Sock(fd.Get()), SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
+	    reinterpret_cast<const char *>(&on), sizeof(on));
+    if (addr->sa_family == AF_INET6) {
+	DWORD v6only = 1;
+	setsockopt(Sock(fd.Get()), IPPROTO_IPV6, IPV6_V6ONLY,
+		reinterpret_cast<const char *>(&v6only), sizeof(v6only));
     }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo *res = nullptr;
-    int gai = getaddrinfo(spec.host.empty() ? nullptr : spec.host.c_str(),
-	    "0", &hints, &res);
-    if (gai != 0) {
-	error.resolverMessage = gai_strerrorA(gai);
-	return -1;
+    if (bind(Sock(fd.Get()), addr, static_cast<int>(len))
+	    || listen(Sock(fd.Get()),
+		    spec.backlog > 0 ? spec.backlog : SOMAXCONN)) {
+	return LastError();
     }
-    int result = 0;
-    for (int attempt = 0; attempt < 5; attempt++) {
-	out.clear();
-	int port = spec.port;
-	result = 0;
-	for (const addrinfo *ai = res; ai; ai = ai->ai_next) {
-	    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
-		continue;
-	    }
-	    Listener listener;
-	    int bindErr = BindOne(ai, port, spec, listener);
-	    if (bindErr == EAFNOSUPPORT || bindErr == EADDRNOTAVAIL) {
-		if (result == 0) {
-		    result = bindErr;
-		}
-		continue;
-	    }
-	    if (bindErr) {
-		result = bindErr;
-		out.clear();
-		break;
-	    }
-	    port = listener.port;
-	    out.push_back(std::move(listener));
-	}
-	if (!out.empty()) {
-	    result = 0;
-	}
-	if (!(result == EADDRINUSE && spec.port == 0)) {
-	    break;
-	}
+    sockaddr_storage bound;
+    int boundLen = sizeof(bound);
+    if (getsockname(Sock(fd.Get()), reinterpret_cast<sockaddr *>(&bound),
+	    &boundLen)) {
+	return LastError();
     }
-    freeaddrinfo(res);
-    if (out.empty() && result == 0) {
-	result = EADDRNOTAVAIL;
-    }
-    error.posixError = result;
-    return result;
+    listener.address = FormatAddress(reinterpret_cast<sockaddr *>(&bound),
+	    listener.port);
+    listener.fd = std::move(fd);
+    return 0;
 }
 
 int
