@@ -761,6 +761,20 @@ Server::DropHeaderWait(int fd)
     headerWaits_.erase(fd);
 }
 
+/* The descriptors of those waits (by fd) whose deadline has passed. */
+template <typename Waits>
+static std::vector<int>
+LateOnes(const Waits &waits, Clock::time_point now)
+{
+    std::vector<int> late;
+    for (const auto &entry : waits) {
+	if (entry.second.deadline <= now) {
+	    late.push_back(entry.first);
+	}
+    }
+    return late;
+}
+
 /*
  * ExpireWaits --
  *	Closes connections whose PROXY header, or whose JOIN, is late.
@@ -770,23 +784,11 @@ void
 Server::ExpireWaits()
 {
     Clock::time_point now = Clock::now();
-    std::vector<int> late;
-    for (const auto &entry : headerWaits_) {
-	if (entry.second.deadline <= now) {
-	    late.push_back(entry.first);
-	}
-    }
-    for (int fd : late) {
+    for (int fd : LateOnes(headerWaits_, now)) {
 	DropHeaderWait(fd);
 	counters_->proxyErrors++;
     }
-    late.clear();
-    for (const auto &entry : joinWaits_) {
-	if (entry.second.deadline <= now) {
-	    late.push_back(entry.first);
-	}
-    }
-    for (int fd : late) {
+    for (int fd : LateOnes(joinWaits_, now)) {
 	DropJoinWait(fd);
 	counters_->rejected++;
     }
