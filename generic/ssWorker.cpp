@@ -505,6 +505,22 @@ LinkReadable(ClientData clientData, int)
     }
 }
 
+/*
+ * FailRegistration --
+ *	Drops a link that could not be armed and leaves the error, errno
+ *	err, in interp. Returns TCL_ERROR.
+ */
+
+int
+FailRegistration(Tcl_Interp *interp, InterpWorkers *workers,
+	WorkerLink *link, int err)
+{
+    std::string where = link->where;
+    CloseLink(TakeLink(workers, link->key));
+    return SetPosixError(interp, "couldn't register with socketserver "
+	    + where, err);
+}
+
 } // namespace
 
 /*
@@ -552,10 +568,7 @@ ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
 	    throw;
 	}
 	if (err) {
-	    std::string where = link->where;
-	    CloseLink(TakeLink(workers, link->key));
-	    return SetPosixError(interp, "couldn't register with socketserver "
-		    + where, err);
+	    return FailRegistration(interp, workers, link, err);
 	}
     }
 
@@ -567,10 +580,7 @@ ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
     if (!link->armed) {
 	int err = SendReady(link);
 	if (err) {
-	    std::string where = link->where;
-	    CloseLink(TakeLink(workers, link->key));
-	    return SetPosixError(interp, "couldn't register with socketserver "
-		    + where, err);
+	    return FailRegistration(interp, workers, link, err);
 	}
     }
     return TCL_OK;
