@@ -7,7 +7,7 @@
 #	curl can use it.
 #
 #	    tclsh examples/prefork_http.tcl ?-port 8080? ?-workers 4? \
-#		    ?-maxrequests N? ?-timeout SECONDS?
+#		    ?-maxrequests N? ?-timeout SECONDS? ?-spawn BOOL?
 #
 #	    curl -v http://127.0.0.1:8080/ http://127.0.0.1:8080/pid
 #	    curl --data 'hello' http://127.0.0.1:8080/echo
@@ -250,24 +250,38 @@ proc http::log {level message} {
 	    [expr {$ms % 1000}] [pid] $level $message]
 }
 
-# Options: -port, -workers, -maxrequests, -timeout, -myaddr, passed on.
+# A spawned worker (-spawn 1, the default on Windows) starts as a new
+# tclsh and sources this file from its -init for the procs above; the
+# rest is the supervisor's.
+if {[info exists ::prefork_http_worker]} {
+    return
+}
+
+# Options: -port, -workers, -maxrequests, -timeout, -myaddr, -spawn,
+# passed on.
 set options [dict create -port 8080 -workers 4]
 foreach {name value} $argv {
-    if {$name ni {-port -workers -maxrequests -timeout -myaddr}} {
+    if {$name ni {-port -workers -maxrequests -timeout -myaddr -spawn}} {
 	puts stderr "usage: $argv0 ?-port N? ?-workers N? ?-maxrequests N?\
-		?-timeout SECONDS? ?-myaddr ADDRESS?"
+		?-timeout SECONDS? ?-myaddr ADDRESS? ?-spawn BOOL?"
 	exit 2
     }
     dict set options $name $value
 }
 
 # The pool is created before the event loop first runs (see prefork.tcl:
-# its signals are then safe from every thread).
+# its signals are then safe from every thread). A forked worker has the
+# procs already; a spawned one sources this file for them.
 set pool [::socketserver::prefork {*}$options -handler http::accept \
-	-log http::log -init {
+	-log http::log -init [string map \
+	    [list @FILE@ [list [file normalize [info script]]]] {
+	    if {[info commands ::http::accept] eq ""} {
+		set ::prefork_http_worker 1
+		source @FILE@
+	    }
 	    trace add variable ::socketserver::prefork::stopping write \
 		    http::stopping
-	}]
+	}]]
 http::log info "serving http://127.0.0.1:[dict get [$pool info] port]/\
 	with [$pool workers] workers; supervisor pid [pid]"
 vwait forever
