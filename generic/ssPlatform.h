@@ -215,12 +215,17 @@ int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 /*
  * Receives one message. A passed descriptor lands in fdOut, close-on-exec.
- * blocking selects whether to wait. Returns the length (0: the peer has
- * closed) or -errno: -EMFILE when a descriptor was passed but this
- * process had no room for it, -EMSGSIZE for a message longer than cap.
+ * blocking selects whether to wait. takeSocket says whether this channel
+ * may pass one: on Windows a passed socket is a description that names a
+ * handle, which only a trusted sender (the dispatcher, or this process)
+ * may give, so otherwise the message is -EPROTO; on Unix the kernel has
+ * installed it already and it lands in fdOut for the caller to refuse.
+ * Returns the length (0: the peer has closed) or -errno: -EMFILE when a
+ * descriptor was passed but this process had no room for it, -EMSGSIZE
+ * for a message longer than cap, -EPROTO for a broken frame (Windows).
  */
 long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking);
+	bool blocking, bool takeSocket);
 
 /*
  * For the channel-passing commands, on a stream socket that may be in

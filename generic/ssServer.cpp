@@ -24,8 +24,12 @@ using Clock = std::chrono::steady_clock;
 /* How long accepting pauses after the process runs out of descriptors. */
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
-/* How long a process that connected to the control socket has to JOIN. */
+/*
+ * How long a process that connected to the control socket has to JOIN,
+ * and how many may be waiting to at once (the rest are closed).
+ */
 constexpr std::chrono::milliseconds kJoinTimeout{5000};
+constexpr size_t kMaxJoinWaits = 64;
 
 /*
  * OpenSockets --
@@ -464,7 +468,7 @@ Server::ReceiveRegistrations()
 	char buf[kMaxMessage];
 	UniqueFd passed;
 	long n = ReceiveMessage(regDispatcherEnd_.Get(), buf, sizeof(buf),
-		passed, false);
+		passed, false, true);
 	if (n == -EAGAIN || n == 0) {
 	    return;
 	}
@@ -486,8 +490,9 @@ Server::ReceiveRegistrations()
 /*
  * AcceptControl --
  *	A process connects to the control socket to join. Its connection
- *	waits (boundedly, watched like the rest) for the JOIN message that
- *	says who it is; see ReadJoin.
+ *	waits (boundedly, watched like the rest, at most kMaxJoinWaits of
+ *	them) for the JOIN message that says who it is; see ReadJoin. On
+ *	Unix a process of a user -allowuid does not name is closed at once.
  */
 
 void
@@ -504,8 +509,14 @@ Server::AcceptControl()
 	    continue;
 	}
 	int fd = channel.Get();
-	if (poller_.Add(fd, Token(Source::Joining, fd)) != 0) {
-	    counters_->rejected++;	/* Cannot watch it: closed. */
+	if (kUnixFeatures
+		&& !control_.Allows(fd, std::string(), options_.allowUids)) {
+	    counters_->refused++;	/* The kernel knows its uid already. */
+	    continue;
+	}
+	if (joinWaits_.size() >= kMaxJoinWaits
+		|| poller_.Add(fd, Token(Source::Joining, fd)) != 0) {
+	    counters_->rejected++;	/* Too many silent, or unwatchable. */
 	    continue;
 	}
 	joinWaits_.emplace(fd, JoinWait{std::move(channel),
@@ -530,7 +541,7 @@ Server::ReadJoin(int fd)
     }
     char buf[kMaxMessage];
     UniqueFd passed;
-    long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false);
+    long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false, false);
     if (n == -EAGAIN) {
 	return;
     }
@@ -576,7 +587,7 @@ Server::ServiceWorker(WorkerId id)
     for (;;) {
 	char buf[kMaxMessage];
 	UniqueFd passed;
-	long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false);
+	long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false, false);
 	if (n == -EAGAIN) {
 	    return;
 	}

@@ -62,6 +62,21 @@ void
 CloseLink(std::unique_ptr<WorkerLink> link)
 {
     link->watch.Stop();
+    if (!kUnixFeatures && link->fd.Valid()) {
+	/*
+	 * A socket sent here but not read is a duplicate already made for
+	 * this process (WSADuplicateSocketW): take each and close it, or it
+	 * would hold its connection open after the worker that the
+	 * dispatcher re-sends it to has closed it.
+	 */
+
+	char buf[kMaxMessage];
+	UniqueFd unread;
+	while (ReceiveMessage(link->fd.Get(), buf, sizeof(buf), unread, false,
+		true) > 0) {
+	    unread.Reset();
+	}
+    }
     {
 	Registry &r = Registry::Get();
 	std::lock_guard<std::mutex> lock(r.Mutex());
@@ -222,7 +237,8 @@ JoinThroughControl(const std::string &path, int pid, UniqueFd &fd)
     }
     char buf[kMaxMessage];
     UniqueFd unused;
-    long n = ReceiveMessage(fd.Get(), buf, sizeof(buf), unused, false);
+    long n = ReceiveMessage(fd.Get(), buf, sizeof(buf), unused, false,
+	    false);
     Message msg;
     if (n > 0 && Message::Parse(buf, n, msg)
 	    && msg.header.type == MsgType::Welcome) {
@@ -446,7 +462,8 @@ ServiceLink(ClientData clientData)
 
     char buf[kMaxMessage];
     UniqueFd conn;
-    long n = ReceiveMessage(link->fd.Get(), buf, sizeof(buf), conn, false);
+    long n = ReceiveMessage(link->fd.Get(), buf, sizeof(buf), conn, false,
+	    true);
     if (n == -EAGAIN) {
 	return;
     }

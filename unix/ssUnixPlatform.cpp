@@ -448,7 +448,7 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 long
 ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking)
+	bool blocking, bool)
 {
     iovec iov{buf, cap};
     msghdr msg{};
@@ -548,7 +548,7 @@ ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut)
     size_t got = 0;
     while (got < len) {
 	UniqueFd fd;
-	long n = ReceiveMessage(sock, p + got, len - got, fd, true);
+	long n = ReceiveMessage(sock, p + got, len - got, fd, true, true);
 	if (fd.Valid() && !fdOut.Valid()) {
 	    fdOut = std::move(fd);
 	}

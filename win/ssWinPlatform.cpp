@@ -359,37 +359,47 @@ Receive(int fd, void *buf, size_t len, int flags)
 
 /*
  * ReceiveFrame --
- *	Takes one whole frame, or nothing: it peeks until the frame has
- *	fully arrived (a sender writes each frame at once, so on loopback
- *	the rest is at most moments behind). Returns the frame's length,
- *	0 at end-of-file, or -errno (-EAGAIN: not all here yet; -EPROTO: not
- *	a frame of ours, and the stream cannot be trusted after it).
+ *	Takes one whole frame, or nothing. Every sender writes a frame with
+ *	one send, so on loopback its rest is at most moments behind its
+ *	start: part of a frame is waited for (kPartialFrameWait at most, by
+ *	peeking), and part of a frame that stays part of one is a broken or
+ *	hostile peer. Watching it instead would spin: the socket stays
+ *	readable. Returns the frame's length, 0 at end-of-file, or -errno
+ *	(-EAGAIN: nothing has arrived; -EPROTO: not a frame of ours, and the
+ *	stream cannot be trusted after it).
  */
+
+constexpr std::chrono::milliseconds kPartialFrameWait{20};
 
 long
 ReceiveFrame(int sock, char *frame)
 {
-    FrameHeader h;
-    long n = Receive(sock, &h, sizeof(h), MSG_PEEK);
-    if (n <= 0) {
-	return n;
+    auto deadline = Clock::now() + kPartialFrameWait;
+    for (;;) {
+	FrameHeader h;
+	long n = Receive(sock, &h, sizeof(h), MSG_PEEK);
+	if (n <= 0) {
+	    return n;
+	}
+	if (n == static_cast<long>(sizeof(h))) {
+	    if (h.length > kMaxFrameMessage || h.hasSocket > 1) {
+		return -EPROTO;
+	    }
+	    size_t want = sizeof(h) + h.length
+		    + (h.hasSocket ? sizeof(WSAPROTOCOL_INFOW) : 0);
+	    n = Receive(sock, frame, want, MSG_PEEK);
+	    if (n < 0) {
+		return n;
+	    }
+	    if (static_cast<size_t>(n) == want) {
+		return Receive(sock, frame, want, 0);
+	    }
+	}
+	if (Clock::now() >= deadline) {
+	    return -EPROTO;
+	}
+	Sleep(1);
     }
-    if (n < static_cast<long>(sizeof(h))) {
-	return -EAGAIN;
-    }
-    if (h.length > kMaxFrameMessage || h.hasSocket > 1) {
-	return -EPROTO;
-    }
-    size_t want = sizeof(h) + h.length
-	    + (h.hasSocket ? sizeof(WSAPROTOCOL_INFOW) : 0);
-    n = Receive(sock, frame, want, MSG_PEEK);
-    if (n < 0) {
-	return n;
-    }
-    if (static_cast<size_t>(n) < want) {
-	return n == 0 ? 0 : -EAGAIN;
-    }
-    return Receive(sock, frame, want, 0);
 }
 
 /*
@@ -784,7 +794,7 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 long
 ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking)
+	bool blocking, bool takeSocket)
 {
     char frame[kMaxFrame];
     long n;
@@ -800,6 +810,9 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     FrameHeader h;
     std::memcpy(&h, frame, sizeof(h));
     fdOut.Reset();
+    if (h.hasSocket && !takeSocket) {
+	return -EPROTO;		/* Never adopt a handle an untrusted peer names. */
+    }
     if (h.hasSocket) {
 	int err = SocketFromInfo(frame + sizeof(h) + h.length, fdOut);
 	if (err) {

@@ -207,7 +207,7 @@ WorkerLoop(const Server &server, int index, std::function<Fate()> decide,
 	}
 	char buf[kMaxMessage];
 	UniqueFd conn;
-	long n = ReceiveMessage(chan.Get(), buf, sizeof(buf), conn, true);
+	long n = ReceiveMessage(chan.Get(), buf, sizeof(buf), conn, true, true);
 	if (n <= 0) {
 	    return;			/* The server has gone (or timeout). */
 	}
@@ -225,7 +225,7 @@ WorkerLoop(const Server &server, int index, std::function<Fate()> decide,
 	    /* The dispatcher drops this worker: end-of-file, then leave. */
 	    char rest[kMaxMessage];
 	    UniqueFd none;
-	    ReceiveMessage(chan.Get(), rest, sizeof(rest), none, true);
+	    ReceiveMessage(chan.Get(), rest, sizeof(rest), none, true, true);
 	    conn.Reset();
 	    chan.Reset();
 	    tally.violated++;
