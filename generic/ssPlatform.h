@@ -139,6 +139,8 @@ std::vector<int> SystemdListenFds();
  *	server lives, so a second server finds it in use and no stale file
  *	outlives a crash; a joining peer is allowed when it presents the
  *	secret. Who may read the file is its directory's ACL.
+ * AllowsPeer is asked when a peer connects, AllowsCredential when it says
+ * JOIN; each is true where the platform decides at the other step.
  * Open returns 0 or errno (EADDRINUSE: a live server uses path). Remove
  * closes it and removes its file (the owner, at close); CloseCopy closes
  * only this process's descriptor (a forked child).
@@ -153,8 +155,8 @@ public:
     int Open(const std::string &path, int mode);
     int Fd() const { return listener_.Get(); }
     bool Valid() const { return listener_.Valid(); }
-    bool Allows(int peerFd, const std::string &presented,
-	    const std::vector<int> &allowUids) const;
+    bool AllowsPeer(int peerFd, const std::vector<int> &allowUids) const;
+    bool AllowsCredential(const std::string &presented) const;
     void Remove();
     void CloseCopy();
 

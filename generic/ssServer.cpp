@@ -509,9 +509,8 @@ Server::AcceptControl()
 	    continue;
 	}
 	int fd = channel.Get();
-	if (kUnixFeatures
-		&& !control_.Allows(fd, std::string(), options_.allowUids)) {
-	    counters_->refused++;	/* The kernel knows its uid already. */
+	if (!control_.AllowsPeer(fd, options_.allowUids)) {
+	    counters_->refused++;	/* Unix: the kernel knows its uid. */
 	    continue;
 	}
 	if (joinWaits_.size() >= kMaxJoinWaits
@@ -527,8 +526,8 @@ Server::AcceptControl()
 /*
  * ReadJoin --
  *	A joining process's JOIN has arrived (or its connection ended). If
- *	it is allowed (its uid on Unix, the secret it presents on Windows),
- *	it is told WELCOME and the connection becomes its private channel;
+ *	its credential is allowed (on Windows, the secret; on Unix its uid
+ *	was checked at accept), it is told WELCOME and the connection becomes its private channel;
  *	otherwise the connection closes and the peer sees end-of-file.
  */
 
@@ -553,7 +552,7 @@ Server::ReadJoin(int fd)
 	counters_->rejected += n == 0 ? 0 : 1;	/* Garbage, not a hang-up. */
 	return;
     }
-    if (!control_.Allows(fd, msg.Text(), options_.allowUids)) {
+    if (!control_.AllowsCredential(msg.Text())) {
 	counters_->refused++;
 	return;
     }

@@ -221,8 +221,8 @@ ControlEndpoint::Open(const std::string &path, int mode)
 }
 
 bool
-ControlEndpoint::Allows(int peerFd, const std::string &,
-	const std::vector<int> &allowUids) const
+ControlEndpoint::AllowsPeer(int peerFd, const std::vector<int> &allowUids)
+	const
 {
     int uid = -1;
     if (PeerUid(peerFd, uid) != 0) {
@@ -234,6 +234,12 @@ ControlEndpoint::Allows(int peerFd, const std::string &,
 	}
     }
     return false;
+}
+
+bool
+ControlEndpoint::AllowsCredential(const std::string &) const
+{
+    return true;			/* AllowsPeer has decided. */
 }
 
 void

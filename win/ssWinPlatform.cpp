@@ -623,8 +623,13 @@ ControlEndpoint::Open(const std::string &path, int)
 }
 
 bool
-ControlEndpoint::Allows(int, const std::string &presented,
-	const std::vector<int> &) const
+ControlEndpoint::AllowsPeer(int, const std::vector<int> &) const
+{
+    return true;			/* Any local process can connect. */
+}
+
+bool
+ControlEndpoint::AllowsCredential(const std::string &presented) const
 {
     if (secret_.empty() || presented.size() != secret_.size()) {
 	return false;
