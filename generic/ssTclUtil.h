@@ -53,9 +53,9 @@ public:
 
 private:
     int fd_ = -1;
-    Tcl_FileProc *proc_ = nullptr;
-    ClientData clientData_ = nullptr;
-    Tcl_Channel chan_ = nullptr;	/* Windows only. */
+    Tcl_FileProc *proc_ = nullptr;	/* Windows only, with the two below: */
+    ClientData clientData_ = nullptr;	/* Tcl's file handler keeps them */
+    Tcl_Channel chan_ = nullptr;	/* on Unix. */
 };
 
 } // namespace socketserver

@@ -15,8 +15,6 @@ SocketWatch::Start(int fd, Tcl_FileProc *proc, ClientData clientData)
     Stop();
     Tcl_CreateFileHandler(fd, TCL_READABLE, proc, clientData);
     fd_ = fd;
-    proc_ = proc;
-    clientData_ = clientData;
     return 0;
 }
 
