@@ -22,8 +22,8 @@ namespace eval bench {
     variable opt
     array set opt {
 	workers		{1 2 4 16 64}
-	handlers	{trivial blocking cpu}
-	peers		{socketserver plain forkaccept reuseport nginx}
+	handlers	{trivial blocking cpu fileevent}
+	peers		{socketserver plain forkaccept reuseport nginx floor}
 	duration	5
 	concurrency	auto
 	quick		0
@@ -37,9 +37,12 @@ namespace eval bench {
 	fairness	1
 	fairConns	10000
 	fairWorkers	8
+	syscalls	1
+	syscallConns	5000
+	ss11		""
     }
-    variable allPeers {socketserver plain forkaccept reuseport nginx}
-    variable allHandlers {trivial blocking cpu}
+    variable allPeers {socketserver plain forkaccept reuseport nginx floor ss11}
+    variable allHandlers {trivial blocking cpu fileevent}
     variable results {}		;# list of dicts, one per run
     variable extra {}		;# dict: fairness, growth results
     variable rundir ""
@@ -58,9 +61,12 @@ proc bench::usage {} {
     puts {usage: bench/run ?option ...?
 
   --workers LIST      worker counts, comma-separated     (default 1,2,4,16,64)
-  --handlers LIST     trivial,blocking,cpu               (default all three)
-  --peers LIST        socketserver,plain,forkaccept,reuseport,nginx
-                                                         (default all five)
+  --handlers LIST     trivial,blocking,cpu,fileevent     (default all four)
+  --peers LIST        socketserver,plain,forkaccept,reuseport,nginx,floor,
+                      ss11          (default all but ss11; --ss11 adds it)
+  --ss11 LIBRARY      also measure socketservertcl 1.1, loaded from this
+                      shared library (built from its public source,
+                      outside this tree)
   --duration SECONDS  length of each measured run         (default 5)
   --concurrency N     ab -c for every run   (default max(32, 2 x workers))
   --quick             a short run (same as BENCH_QUICK=1): workers 2,16,64,
@@ -74,6 +80,7 @@ proc bench::usage {} {
                       1-minute load average is below 0.7
   --no-growth         skip the 200,000-connection RSS / fd growth run
   --no-fairness       skip the 10,000-connection fairness run
+  --no-syscalls       skip counting system calls per connection (strace)
   --out FILE          where the report goes. Default: doc/BENCHMARKS.md for
                       a full run; for --quick or any narrowed run,
                       $TMPDIR/socketserver-bench/BENCHMARKS.md
@@ -109,11 +116,12 @@ proc bench::parseArgs {argv} {
     }
     while {[llength $argv]} {
 	set argv [lassign $argv arg]
-	if {$arg in {--quick --no-growth --no-fairness --help -h}} {
+	if {$arg in {--quick --no-growth --no-fairness --no-syscalls --help -h}} {
 	    switch -- $arg {
 		--quick { set opt(quick) 1 }
 		--no-growth { set opt(growth) 0; set narrowed 1 }
 		--no-fairness { set opt(fairness) 0; set narrowed 1 }
+		--no-syscalls { set opt(syscalls) 0; set narrowed 1 }
 		default { catch usage; exit 0 }
 	    }
 	    continue
@@ -157,6 +165,13 @@ proc bench::parseArgs {argv} {
 	    --out {
 		set opt(out) [file normalize $value]
 	    }
+	    --ss11 {
+		if {![file isfile $value]} {
+		    fail "bad --ss11 \"$value\": not a file (the path of\
+			    socketservertcl 1.1's shared library)"
+		}
+		set opt(ss11) [file normalize $value]
+	    }
 	    --render {
 		set opt(render) [file normalize $value]
 	    }
@@ -183,7 +198,14 @@ proc bench::parseArgs {argv} {
 	}
 	set opt(duration) 1
 	set opt(growth) 0
+	set opt(syscallConns) 2000
 	set narrowed 1
+    }
+    if {$opt(ss11) ne "" && "ss11" ni $opt(peers)} {
+	lappend opt(peers) ss11
+    }
+    if {"ss11" in $opt(peers) && $opt(ss11) eq ""} {
+	fail "peer ss11 needs --ss11 LIBRARY"
     }
     if {$opt(out) eq "" && $opt(render) ne ""} {
 	set opt(out) $opt(render)
@@ -199,6 +221,13 @@ proc bench::parseArgs {argv} {
     }
     set opt(full) [expr {!$narrowed}]
     set opt(budget) [expr {$opt(quick) ? 110 : 540}]
+}
+
+# bench::native --
+#	Whether a peer is a C program (nginx, the floor) that only answers,
+#	rather than a Tcl server running the handler.
+proc bench::native {kind} {
+    expr {$kind in {nginx floor}}
 }
 
 proc bench::fail {msg} {
@@ -366,8 +395,8 @@ proc bench::main {argv} {
     foreach handler $opt(handlers) {
 	foreach w $opt(workers) {
 	    foreach kind $opt(peers) {
-		if {$kind eq "nginx" && $handler ne "trivial"} {
-		    continue	;# nginx only answers; no Tcl work to compare
+		if {[native $kind] && $handler ne "trivial"} {
+		    continue	;# only answers; no Tcl work to compare
 		}
 		if {$kind eq "plain" && $w != $plainAt} {
 		    continue
@@ -392,6 +421,9 @@ proc bench::main {argv} {
     }
     if {$opt(growth) && "socketserver" in $opt(peers)} {
 	growth
+    }
+    if {$opt(syscalls)} {
+	syscalls
     }
     variable retried
     set cmdline "bench/run"

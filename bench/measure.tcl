@@ -13,8 +13,9 @@ proc bench::concurrencyFor {workers} {
 }
 
 proc bench::start {kind workers handler} {
-    if {$kind eq "nginx"} {
-	return [startNginx $workers]
+    switch -- $kind {
+	nginx { return [startNginx $workers] }
+	floor { return [startFloor $workers] }
     }
     return [startTcl $kind $workers $handler]
 }

@@ -28,8 +28,15 @@ proc bench::startTcl {kind workers handler} {
     set err [file join $rundir server$n.err]
     set cmd [list $tclsh [file join $here server.tcl] $kind $workers \
 	    $handler $rundir $cpuLoops]
-    record "[file tail $tclsh] bench/server.tcl $kind WORKERS $handler\
+    set shown "[file tail $tclsh] bench/server.tcl $kind WORKERS $handler\
 	    RUNDIR $cpuLoops"
+    if {$kind eq "ss11"} {
+	# socketservertcl 1.1 binds a port it is given, on every address.
+	variable opt
+	lappend cmd [freePort] $opt(ss11)
+	append shown " PORT SS11LIBRARY"
+    }
+    record $shown
     set chan [open |[list {*}$cmd 2> $err] r+]
     fconfigure $chan -buffering line
     set pid [pid $chan]
@@ -138,6 +145,35 @@ proc bench::startNginx {workers} {
     fail "nginx would not start: [readFile $err]"
 }
 
+# bench::startFloor --
+#	Starts the floor peer (bench/floor.c, compiled into the run
+#	directory on first use) and waits for its READY line.
+proc bench::startFloor {workers} {
+    variable here
+    variable rundir
+    variable serverSeq
+    set exe [file join $rundir floor]
+    if {![file executable $exe]} {
+	set cc [expr {[info exists ::env(CC)] && $::env(CC) ne "" ? $::env(CC) : "cc"}]
+	record "$cc -O2 -o RUNDIR/floor bench/floor.c"
+	if {[catch {exec $cc -O2 -o $exe [file join $here floor.c] 2>@1} msg]} {
+	    fail "cannot build the floor peer: $msg"
+	}
+    }
+    set err [file join $rundir server[incr serverSeq].err]
+    record "RUNDIR/floor WORKERS"
+    set chan [open |[list $exe $workers 2> $err] r]
+    set pid [pid $chan]
+    if {[gets $chan line] < 0 || ![regexp {^READY (\d+)$} $line -> port]} {
+	catch {kill SIGKILL [tree $pid]}
+	catch {close $chan}
+	fail "the floor peer did not start: [readFile $err]"
+    }
+    # Its workers are forked before it listens: all run once it answers.
+    return [dict create kind floor workers $workers handler trivial \
+	    chan $chan pid $pid port $port err $err]
+}
+
 # bench::servingPids --
 #	The processes that take connections: the workers (every descendant),
 #	or the one process of the plain peer.
@@ -176,7 +212,7 @@ proc bench::poke {port} {
 #	worker's count, a handful against the thousands of a run.
 proc bench::counts {server} {
     variable rundir
-    if {[dict get $server kind] eq "nginx"} {
+    if {[native [dict get $server kind]]} {
 	return {}
     }
     set pids [servingPids $server]
@@ -226,7 +262,7 @@ proc bench::stop {server} {
     set pid [dict get $server pid]
     set chan [dict get $server chan]
     set pids [tree $pid]
-    if {[dict get $server kind] eq "nginx"} {
+    if {[native [dict get $server kind]]} {
 	catch {kill SIGTERM $pid}
     } else {
 	catch {chan close $chan write}

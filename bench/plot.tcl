@@ -21,6 +21,8 @@ proc bench::plot {outDir} {
 	forkaccept "Tclx fork after socket -server (shared accept)"
 	plain "plain Tcl socket -server (1 process)"
 	nginx "nginx (C reference)"
+	floor "C floor: accept, SCM_RIGHTS, close"
+	ss11 "socketservertcl 1.1"
     }
     set styles {
 	socketserver {lc rgb "#d62728" lw 2.5 pt 7}
@@ -28,6 +30,8 @@ proc bench::plot {outDir} {
 	forkaccept {lc rgb "#2ca02c" lw 1.5 pt 9}
 	plain {lc rgb "#7f7f7f" lw 1.5 dt 2}
 	nginx {lc rgb "#1f77b4" lw 1.5 pt 13}
+	floor {lc rgb "#000000" lw 1.5 pt 1}
+	ss11 {lc rgb "#9467bd" lw 1.5 pt 11}
     }
     foreach handler $opt(handlers) {
 	set plots {}
@@ -67,6 +71,7 @@ proc bench::plot {outDir} {
 	    trivial "trivial handler"
 	    blocking "blocking handler (after 5 per request)"
 	    cpu "CPU handler (~1 ms of Tcl per request)"
+	    fileevent "fileevent handler (reads from readable events)"
 	} $handler]
 	set script [file join $rundir plot-$handler.gp]
 	set f [open $script w]

@@ -52,10 +52,7 @@ proc bench::table {handler} {
 		if {$kind eq "plain"} {
 		    set sp "- (1 process)"
 		}
-		set name $kind
-		if {$kind eq "reuseport"} {
-		    set name "socketserver -reuseport"
-		}
+		set name [peerName $kind]
 		lappend lines [format "| %s | %d | %d | %.0f | %s | %s | %s |\
 			%d | %s | %.2f | %.2f | %s |" $name $workers \
 			$concurrency $rps [fmtRatio [ratio $rps $plain]] \
@@ -65,6 +62,13 @@ proc bench::table {handler} {
 	}
     }
     return [join $lines \n]
+}
+
+# bench::peerName --
+#	A peer's name as the tables show it.
+proc bench::peerName {kind} {
+    set names {reuseport "socketserver -reuseport" ss11 "socketservertcl 1.1"}
+    expr {[dict exists $names $kind] ? [dict get $names $kind] : $kind}
 }
 
 proc bench::duration {secs} {
@@ -82,7 +86,7 @@ proc bench::report {machine load0 load1 plots} {
     file mkdir $outDir
     set md [concat [reportMachine $machine $load0 $load1] [reportMethod] \
 	    [reportTargets] [reportTables $outDir $plots] [reportCpu] \
-	    [reportFairness] [reportGrowth]]
+	    [reportSyscalls] [reportFairness] [reportGrowth]]
     set notes [file join $here notes.md]
     if {[file exists $notes]} {
 	lappend md [string trim [readFile $notes]] ""
@@ -234,11 +238,22 @@ proc bench::reportMethod {} {
 	    over the N listening sockets."
     lappend md "- **nginx**: Debian's nginx, `worker_processes N`, `return 200\
 	    \"hello\\n\"` (the same body)."
+    lappend md "- **floor**: the least a hand-off can cost (bench/floor.c,\
+	    built by the run): one C process accepts and passes each\
+	    connection with SCM_RIGHTS to N forked C workers in turn, then\
+	    closes its copy; no readiness, no acknowledgement, no Tcl."
+    lappend md "- **ss11**: socketservertcl 1.1 (FlightAware), when `--ss11\
+	    LIBRARY` names its shared library, built from its public source\
+	    outside this tree: `::socketserver::socket server PORT`, N workers\
+	    forked with Tclx, each re-arming as the socketserver peer does."
     lappend md ""
     lappend md "Handlers: **trivial** answers at once; **blocking** runs a\
 	    synchronous `after 5` first (ideal: 200 requests/s per worker);\
 	    **cpu** first runs `for {set i 0} {\$i < $cpuLoops} {incr i} {}`,\
-	    calibrated at the start of the run to take about 1 ms here."
+	    calibrated at the start of the run to take about 1 ms here;\
+	    **fileevent** answers at once, but reads the request from\
+	    readable fileevents on a non-blocking channel and re-arms only\
+	    after answering, the socketservertcl paper's pattern."
     lappend md ""
     lappend md "Columns: **requests/s** and **failed** (failed + non-2xx +\
 	    connection errors) from ab; **p50/p99** are ab's percentiles of\
@@ -279,6 +294,7 @@ proc bench::reportTables {outDir plots} {
 	    trivial "Trivial handler"
 	    blocking "Blocking handler (`after 5`)"
 	    cpu "CPU handler (~1 ms of Tcl)"
+	    fileevent "Fileevent handler (reads from readable events, re-arms after answering)"
 	} $handler]
 	lappend md "## $title" ""
 	set png [file join $outDir bench-$handler.png]
@@ -298,12 +314,12 @@ proc bench::reportCpu {} {
     set md {}
     set rows {}
     foreach r $results {
-	if {[dict get $r handler] eq "trivial"} {
+	if {[dict get $r handler] in {trivial fileevent}} {
 	    lappend rows $r
 	}
     }
     if {[llength $rows]} {
-	lappend md "## Where the CPU goes (trivial handler)" ""
+	lappend md "## Where the CPU goes (trivial and fileevent handlers)" ""
 	lappend md "Microseconds of CPU per connection during the measured\
 		run, by thread (from /proc/PID/task/TID/schedstat). **parent**:\
 		the process the peer started from; for socketserver that is\
@@ -316,18 +332,17 @@ proc bench::reportCpu {} {
 		the event loop and wakes the main thread, and for -reuseport\
 		also each worker's own dispatcher thread. **ab**: the load\
 		generator's own CPU, on the same 2 cores." ""
-	lappend md "| peer | workers | requests/s | parent | main | other threads | server total | ab |"
-	lappend md "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	lappend md "| peer | handler | workers | requests/s | parent | main | other threads | server total | ab |"
+	lappend md "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	foreach kind $opt(peers) {
 	    foreach r $rows {
 		if {[dict get $r kind] ne $kind} {
 		    continue
 		}
 		dict with r {
-		    set name [expr {$kind eq "reuseport" ?
-			    "socketserver -reuseport" : $kind}]
-		    lappend md [format "| %s | %d | %.0f | %.1f | %.1f | %.1f |\
-			    %.1f | %.1f |" $name $workers $rps $usparent \
+		    lappend md [format "| %s | %s | %d | %.0f | %.1f | %.1f | %.1f |\
+			    %.1f | %.1f |" [peerName $kind] $handler $workers \
+			    $rps $usparent \
 			    $usmain $usother [expr {$cpu10k * 100}] \
 			    [expr {$abCpu10k * 100}]]
 		}
@@ -336,6 +351,80 @@ proc bench::reportCpu {} {
 	lappend md ""
     }
     return $md
+}
+
+# bench::reportSyscalls --
+#	System calls per connection, and the hand-off's overhead over plain
+#	Tcl in calls and in CPU (when counted).
+proc bench::reportSyscalls {} {
+    variable opt
+    variable extra
+    set md {}
+    if {![dict exists $extra syscalls]} {
+	return $md
+    }
+    lappend md "## System calls per connection (2 workers)" ""
+    lappend md "Every system call of every thread of the server and its\
+	    workers, counted by `strace -f -c` attached after a warm-up,\
+	    over [thousands $opt(syscallConns)] connections at `ab -c 4`,\
+	    divided by the connections served. strace slows the server, so\
+	    only counts are kept. **most frequent** shows calls per\
+	    connection, with how many of them failed (mostly EAGAIN)." ""
+    lappend md "| peer | handler | calls / conn | most frequent |"
+    lappend md "| --- | --- | ---: | --- |"
+    foreach r [dict get $extra syscalls] {
+	set top [lmap c [dict get $r top] {
+	    lassign $c name per errors
+	    format "%s %.1f%s" $name $per [expr {$errors >= 0.05
+		    ? [format " (%.1f failed)" $errors] : ""}]
+	}]
+	lappend md [format "| %s | %s | %.1f | %s |" \
+		[peerName [dict get $r kind]] [dict get $r handler] \
+		[dict get $r perConn] [join $top ", "]]
+    }
+    lappend md ""
+    foreach {kind handler} {socketserver trivial socketserver fileevent
+	    floor trivial} {
+	set line [overheadLine $kind $handler]
+	if {$line ne ""} {
+	    lappend md "- $line"
+	}
+    }
+    lappend md ""
+    return $md
+}
+
+# bench::syscallsPerConn --
+#	The counted calls per connection of kind (2 workers; plain: 1) with
+#	handler, or "" when not counted.
+proc bench::syscallsPerConn {kind handler} {
+    variable extra
+    if {[dict exists $extra syscalls]} {
+	foreach r [dict get $extra syscalls] {
+	    if {[dict get $r kind] eq $kind && [dict get $r handler] eq $handler} {
+		return [dict get $r perConn]
+	    }
+	}
+    }
+    return ""
+}
+
+# bench::overheadLine --
+#	One line: what kind (2 workers) costs per connection beyond plain Tcl,
+#	in system calls and in server CPU, for handler; "" when not measured.
+proc bench::overheadLine {kind handler} {
+    set calls [syscallsPerConn $kind $handler]
+    set plainCalls [syscallsPerConn plain $handler]
+    set r [find $kind $handler 2]
+    set p [find plain $handler 1]
+    if {$calls eq "" || $plainCalls eq "" || $r eq "" || $p eq ""} {
+	return ""
+    }
+    set us [expr {([dict get $r cpu10k] - [dict get $p cpu10k]) * 100}]
+    return [format "Hand-off overhead, %s over plain Tcl, %s handler:\
+	    %+.1f µs of server CPU and %+.1f system calls per connection\
+	    (%.2fx plain's calls)." [peerName $kind] $handler $us \
+	    [expr {$calls - $plainCalls}] [expr {$calls / $plainCalls}]]
 }
 
 # bench::reportFairness --

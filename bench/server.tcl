@@ -3,7 +3,7 @@
 #	One benchmark peer: a Tcl server answering a tiny HTTP/1.0 "hello" on
 #	127.0.0.1, one request per connection. Started by bench/bench.tcl as
 #
-#	    tclsh server.tcl KIND WORKERS HANDLER RUNDIR CPULOOPS
+#	    tclsh server.tcl KIND WORKERS HANDLER RUNDIR CPULOOPS ?PORT LIBRARY?
 #
 #	KIND	socketserver	one listener and dispatcher here, WORKERS
 #				processes forked with Tclx, each armed with
@@ -15,9 +15,15 @@
 #		reuseport	WORKERS processes forked with Tclx, each with
 #				its own `::socketserver::socket server
 #				-reuseport 1` on the same port, serving itself
+#		ss11		socketservertcl 1.1, loaded from LIBRARY, bound
+#				to PORT, WORKERS processes forked with Tclx
 #	HANDLER	trivial		answer at once
 #		blocking	a synchronous `after 5` first
 #		cpu		a Tcl loop of CPULOOPS iterations first (~1 ms)
+#		fileevent	answer at once, but read the request from a
+#				readable fileevent on a non-blocking channel,
+#				and arm again only when the answer is written
+#				(the 1.1 paper's pattern)
 #
 #	Prints "READY port" on stdout once every worker can take a
 #	connection. Reads commands on stdin: "count" makes every serving
@@ -31,7 +37,7 @@
 
 package require Tclx
 
-lassign $argv kind nworkers handlerKind rundir cpuLoops
+lassign $argv kind nworkers handlerKind rundir cpuLoops ss11Port ss11Library
 
 set response "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length:\
 	6\r\n\r\nhello\n"
@@ -39,7 +45,7 @@ set served 0
 set failed 0
 
 switch -- $handlerKind {
-    trivial {
+    trivial - fileevent {
 	proc work {} {}
     }
     blocking {
@@ -73,11 +79,58 @@ proc serve {chan addr port} {
     incr ::served
 }
 
+# serveEvent --
+#	The event-driven handler: read the request head from readable
+#	fileevents on a non-blocking channel, then answer and close as serve
+#	does, then evaluate done (arming again, for socketserver).
+proc serveEvent {done chan addr port} {
+    fconfigure $chan -blocking 0 -translation {auto lf} -buffering full
+    fileevent $chan readable [list readHead $chan $done]
+}
+
+# readHead --
+#	serveEvent's readable handler: consume whole lines; at the blank line
+#	that ends the head, answer; at end-of-file, count a failure.
+proc readHead {chan done} {
+    while {[set n [gets $chan line]] > 0} {}
+    if {$n < 0 && ![eof $chan]} {
+	return		;# the rest of the head has not arrived yet
+    }
+    if {$n < 0 || [catch {
+	work
+	puts -nonewline $chan $::response
+	close $chan
+    }]} {
+	catch {close $chan}
+	incr ::failed
+    }
+    incr ::served
+    uplevel #0 $done
+}
+
+# arm --
+#	A socketserver or 1.1 worker's arming for its next connection, with
+#	the handler style the run asks for.
+proc arm {} {
+    if {$::handlerKind eq "fileevent"} {
+	::socketserver::socket client -port $::port {serveEvent arm}
+    } else {
+	::socketserver::socket client -port $::port ssServe
+    }
+}
+
 # ssServe --
-#	The socketserver handler: serve, then arm for the next connection.
+#	The blocking socketserver handler: serve, then arm for the next
+#	connection.
 proc ssServe {chan addr port} {
     serve $chan $addr $port
-    ::socketserver::socket client -port $::port ssServe
+    arm
+}
+
+# tclHandler --
+#	The handler the plain and forkaccept peers give `socket -server`.
+proc tclHandler {} {
+    expr {$::handlerKind eq "fileevent" ? {serveEvent {}} : "serve"}
 }
 
 # reportCount --
@@ -178,19 +231,41 @@ switch -- $kind {
 	set port [::socketserver::socket server -myaddr 127.0.0.1 0]
 	for {set w 0} {$w < $nworkers} {incr w} {
 	    forkWorker {
-		::socketserver::socket client -port $::port ssServe
+		arm
 		tellReady
 	    }
 	}
     }
+    ss11 {
+	load $ss11Library
+	set port $ss11Port
+	::socketserver::socket server $port
+	for {set w 0} {$w < $nworkers} {incr w} {
+	    forkWorker {
+		arm
+		tellReady
+	    }
+	}
+	# 1.1 binds in a thread of its own: wait until it listens (each probe
+	# reaches a worker, which counts it as a failed request).
+	set deadline [expr {[clock milliseconds] + 10000}]
+	while {[catch {socket 127.0.0.1 $port} probe]} {
+	    if {[clock milliseconds] > $deadline} {
+		puts stderr "socketservertcl 1.1 does not listen on $port"
+		exit 1
+	    }
+	    after 10
+	}
+	close $probe
+    }
     plain {
-	set listener [socket -server serve -myaddr 127.0.0.1 0]
+	set listener [socket -server [tclHandler] -myaddr 127.0.0.1 0]
 	set port [lindex [fconfigure $listener -sockname] 2]
 	set nworkers 0
 	set serving 1
     }
     forkaccept {
-	set listener [socket -server serve -myaddr 127.0.0.1 0]
+	set listener [socket -server [tclHandler] -myaddr 127.0.0.1 0]
 	set port [lindex [fconfigure $listener -sockname] 2]
 	for {set w 0} {$w < $nworkers} {incr w} {
 	    forkWorker tellReady
@@ -205,7 +280,7 @@ switch -- $kind {
 	    forkWorker {
 		set ::port [::socketserver::socket server -reuseport 1 \
 			-myaddr 127.0.0.1 $::port]
-		::socketserver::socket client -port $::port ssServe
+		arm
 		tellReady $::port
 	    }
 	    if {$w == 0} {

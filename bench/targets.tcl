@@ -22,6 +22,17 @@ proc bench::rps {kind handler workers} {
     return [dict get $r rps]
 }
 
+# bench::cpuPerConn --
+#	Server CPU seconds per 10,000 connections of one measured run, or ""
+#	when it was not measured.
+proc bench::cpuPerConn {kind handler workers} {
+    set r [find $kind $handler $workers]
+    if {$r eq ""} {
+	return {}
+    }
+    return [dict get $r cpu10k]
+}
+
 proc bench::ratio {a b} {
     if {$a eq "" || $b eq "" || $b == 0} {
 	return {}
@@ -97,6 +108,49 @@ proc bench::targets {} {
 	    `socket -server`; ratio to nginx (2 workers) reported" \
 	    "[fmtRatio $x] of plain; [fmtRatio $n] of nginx" \
 	    [verdict [expr {$x eq "" ? "" : $x >= 1.0}]]]
+
+    set calls [ratio [syscallsPerConn socketserver trivial] \
+	    [syscallsPerConn plain trivial]]
+    lappend rows [list "System calls per connection, trivial handler, 2\
+	    workers <= 1.5x plain Tcl's" [fmtRatio $calls] \
+	    [verdict [expr {$calls eq "" ? "" : $calls <= 1.5}]]]
+
+    set cpu [ratio [cpuPerConn socketserver trivial 2] \
+	    [cpuPerConn plain trivial 1]]
+    lappend rows [list "Server CPU per connection, trivial handler, 2\
+	    workers <= 1.6x plain Tcl's" [fmtRatio $cpu] \
+	    [verdict [expr {$cpu eq "" ? "" : $cpu <= 1.6}]]]
+
+    set parts {}
+    set ok ""
+    foreach {w want} {2 0.8 16 1.0 64 1.0} {
+	set x [ratio [rps socketserver trivial $w] [rps forkaccept trivial $w]]
+	if {$x ne ""} {
+	    lappend parts "$w workers [fmtRatio $x]"
+	    set ok [expr {($ok eq "" || $ok) && $x >= $want}]
+	}
+    }
+    lappend rows [list "Trivial handler against forkaccept: >= 0.8x at 2\
+	    workers, >= 1.0x at 16 and 64" \
+	    [expr {[llength $parts] ? [join $parts ", "] : "n/a"}] \
+	    [verdict $ok]]
+
+    set parts {}
+    set ok ""
+    foreach handler {trivial fileevent} {
+	foreach w [lsort -integer -unique [lmap r $results {
+		dict get $r workers}]] {
+	    set x [ratio [rps socketserver $handler $w] [rps ss11 $handler $w]]
+	    if {$x ne ""} {
+		lappend parts "$handler $w workers [fmtRatio $x]"
+		set ok [expr {($ok eq "" || $ok) && $x >= 1.0}]
+	    }
+	}
+    }
+    lappend rows [list "Against socketservertcl 1.1 (with --ss11): >= 1.0x at\
+	    every worker count" \
+	    [expr {[llength $parts] ? [join $parts ", "] : "n/a"}] \
+	    [verdict $ok]]
 
     if {[dict exists $extra growth]} {
 	set g [dict get $extra growth]
