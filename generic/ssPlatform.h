@@ -164,7 +164,7 @@ private:
     UniqueFd listener_;
     std::string path_;
     std::string secret_;	/* Windows. */
-    void *file_ = nullptr;	/* Windows: the file's HANDLE. */
+    [[maybe_unused]] void *file_ = nullptr;	/* Windows: the file's HANDLE. */
 };
 
 /*
