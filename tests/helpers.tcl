@@ -22,6 +22,15 @@ namespace eval ::sstest {
     variable children {}
 }
 
+# sstest::intError --
+#	The message and errorCode this Tcl gives for value where an integer
+#	is expected (TCL VALUE INTEGER on 8.6, TCL VALUE NUMBER on 9), taken
+#	from a real failing call of Tcl's own.
+proc sstest::intError {value} {
+    catch {string repeat x $value} msg opts
+    list $msg [dict get $opts -errorcode]
+}
+
 # sstest::waitUntil --
 #	Runs the event loop until expr (evaluated at global level) is true.
 #	Returns 1, or 0 when timeoutMs passes first. Polls every 5 ms: used
