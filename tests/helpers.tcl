@@ -11,6 +11,31 @@ package require socketserver 2
 
 testConstraint tclx [expr {![catch {package require Tclx}]}]
 testConstraint thread [expr {![catch {package require Thread}]}]
+if {![testConstraint thread] && ![catch {package require Testthread}]} {
+    # No Thread package (none exists for Tcl 9 on Debian 12): Testthread,
+    # Tcl's own thread test command (tools/build-tcl9), behind the few
+    # thread:: commands the tests use, defined in every thread it starts.
+    # A thread's script ends once thread::wait returns, as with Thread.
+    namespace eval ::sstest {}
+    set ::sstest::threadShim {
+	namespace eval ::thread {
+	    proc id {} {testthread id}
+	    proc exists {id} {expr {$id in [testthread names]}}
+	    proc send {-async id script} {testthread send -async $id $script}
+	    proc wait {} {vwait ::thread::released}
+	    proc create {script} {
+		testthread create -joinable "$::sstest::threadShim\n$script"
+	    }
+	    proc release {-wait id} {
+		testthread send -async $id {set ::thread::released 1}
+		testthread join $id
+	    }
+	}
+	thread::id	;# Puts this thread on the list testthread sends to.
+    }
+    eval $::sstest::threadShim
+    testConstraint thread 1
+}
 testConstraint tls [expr {![catch {package require tls}]}]
 testConstraint openssl [expr {[auto_execok openssl] ne ""}]
 testConstraint ipv6 [expr {![catch {
