@@ -42,6 +42,11 @@ testConstraint ipv6 [expr {![catch {
     close [socket -server list -myaddr ::1 0]
 }]}]
 testConstraint linux [expr {[file isdirectory /proc/self/fd]}]
+testConstraint tcl9 [package vsatisfies [package provide Tcl] 9-]
+# A pool's default mode works here: it forks its workers with Tclx on Tcl
+# 8.6, and spawns them on Tcl 9, where a forked child shares its parent's
+# notifier.
+testConstraint defaultPool [expr {[testConstraint tcl9] || [testConstraint tclx]}]
 
 namespace eval ::sstest {
     variable children {}
