@@ -16,6 +16,51 @@
 
 %module socketserver
 
+/*
+ * SWIG before 4.3 writes for Tcl 8.4: CONST, which Tcl 9 no longer
+ * defines; Tcl_InitStubs for "8.4", which refuses 9; and string lengths
+ * read into an int, where Tcl 9 counts in Tcl_Size. These three shims
+ * make its output compile and load against Tcl 8.6 and 9 alike (see
+ * doc/design-notes.md, "One tree for Tcl 8.6 and 9"); SWIG 4.3 needs none.
+ */
+#if SWIG_VERSION < 0x040300
+%begin %{
+#include <tcl.h>
+#include <climits>
+#include <type_traits>
+#ifndef CONST
+#define CONST const
+#endif
+#define SWIG_TCL_STUBS_VERSION "8.6-"
+#if TCL_MAJOR_VERSION >= 9
+/*
+ * Tcl_GetStringFromObj as SWIG 4.1 calls it: with an int * (the length
+ * is truncated to INT_MAX, as no string SWIG reads here comes near it),
+ * a Tcl_Size *, or a null pointer constant.
+ */
+template <typename Len>
+static char *
+SsGetStringFromObj(Tcl_Obj *obj, Len len)
+{
+    if constexpr (std::is_same_v<Len, int *>) {
+	Tcl_Size n;
+	char *s = Tcl_GetStringFromObj(obj, &n);
+	if (len != nullptr) {
+	    *len = n > INT_MAX ? INT_MAX : (int) n;
+	}
+	return s;
+    } else if constexpr (std::is_pointer_v<Len>) {
+	return Tcl_GetStringFromObj(obj, len);
+    } else {
+	return Tcl_GetString(obj);
+    }
+}
+#undef Tcl_GetStringFromObj
+#define Tcl_GetStringFromObj(obj, len) SsGetStringFromObj((obj), (len))
+#endif
+%}
+#endif
+
 %{
 #include "ssSwigLayer.h"
 #include <exception>

@@ -99,13 +99,13 @@ MissingValue(Tcl_Interp *interp, Tcl_Obj *option)
 int
 GetUidList(Tcl_Interp *interp, Tcl_Obj *value, std::vector<int> &uids)
 {
-    int objc;
+    Tcl_Size objc;
     Tcl_Obj **objv;
     if (Tcl_ListObjGetElements(interp, value, &objc, &objv) != TCL_OK) {
 	return TCL_ERROR;
     }
     uids.clear();
-    for (int i = 0; i < objc; i++) {
+    for (Tcl_Size i = 0; i < objc; i++) {
 	int uid;
 	if (Tcl_GetIntFromObj(interp, objv[i], &uid) != TCL_OK) {
 	    return TCL_ERROR;
@@ -124,12 +124,12 @@ GetUidList(Tcl_Interp *interp, Tcl_Obj *value, std::vector<int> &uids)
 int
 GetAddressFilter(Tcl_Interp *interp, Tcl_Obj *value, AddressFilter &filter)
 {
-    int objc;
+    Tcl_Size objc;
     Tcl_Obj **objv;
     if (Tcl_ListObjGetElements(interp, value, &objc, &objv) != TCL_OK) {
 	return TCL_ERROR;
     }
-    for (int i = 0; i < objc; i++) {
+    for (Tcl_Size i = 0; i < objc; i++) {
 	if (!filter.Add(Tcl_GetString(objv[i]))) {
 	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad address \"%s\": must"
 		    " be an IPv4 or IPv6 address, optionally /prefix",
@@ -564,7 +564,7 @@ SocketObjCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 extern "C" DLLEXPORT int
 Socketserver_Init(Tcl_Interp *interp)
 {
-    if (Tcl_InitStubs(interp, "8.6", 0) == nullptr) {
+    if (Tcl_InitStubs(interp, "8.6-", 0) == nullptr) {
 	return TCL_ERROR;
     }
 #ifndef _WIN32

@@ -14,6 +14,11 @@
 
 #include <string>
 
+/* Tcl 9 counts in Tcl_Size; Tcl 8.6's headers count in int and lack it. */
+#ifndef TCL_SIZE_MAX
+typedef int Tcl_Size;
+#endif
+
 namespace socketserver {
 
 /*

@@ -426,7 +426,7 @@ InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
     Tcl_ListObjAppendElement(nullptr, cmd,
 	    Tcl_NewStringObj(address.c_str(), -1));
     Tcl_ListObjAppendElement(nullptr, cmd, Tcl_NewIntObj(port));
-    int objc;
+    Tcl_Size objc;
     Tcl_Obj **objv;
     Tcl_ListObjGetElements(nullptr, cmd, &objc, &objv);
 
@@ -551,7 +551,7 @@ FailRegistration(Tcl_Interp *interp, InterpWorkers *workers,
 int
 ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
 {
-    int objc;
+    Tcl_Size objc;
     Tcl_Obj **objv;
     if (Tcl_ListObjGetElements(interp, handler, &objc, &objv) != TCL_OK) {
 	return TCL_ERROR;

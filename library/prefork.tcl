@@ -5,8 +5,9 @@
 #	module give their users. Workers are forked (Tclx: fork, wait, kill,
 #	signal; loaded when the first such pool is created, not when the
 #	package is) or, with -spawn (the default where there is no fork,
-#	Windows), started as new tclsh processes that join the server through
-#	its control socket; spawn mode needs no Tclx.
+#	Windows, and on Tcl 9, whose notifier a forked child shares with its
+#	parent: doc/design-notes.md), started as new tclsh processes that
+#	join the server through its control socket; spawn mode needs no Tclx.
 #
 #	    set pool [::socketserver::prefork -port 8080 -workers 4 \
 #		    -handler handle ?-init script? ?-maxrequests N? \
@@ -186,9 +187,12 @@ namespace eval ::socketserver::prefork {
 
 proc ::socketserver::prefork {args} {
     set windows [expr {$::tcl_platform(platform) eq "windows"}]
+    # Tcl 9's epoll (kqueue) notifier does not survive a fork without
+    # exec: the child shares, or loses, its parent's event set.
+    set tcl9 [package vsatisfies [package provide Tcl] 9-]
     set opts [dict create -backlog "" -control "" -handler "" -init "" \
 	    -log "" -maxrequests 0 -myaddr "" -onexit "" -port 0 -signals "" \
-	    -spawn $windows -tclsh "" -timeout 0 -workers 2]
+	    -spawn [expr {$windows || $tcl9}] -tclsh "" -timeout 0 -workers 2]
     set opts [prefork::ParseOptions $opts $args]
     dict with opts {
 	prefork::CheckInt -port ${-port} 0
@@ -211,7 +215,8 @@ proc ::socketserver::prefork {args} {
 	    return -code error -errorcode {TCL ARGUMENT MISSING} \
 		    "missing required option -handler"
 	}
-	set -spawn [expr {${-spawn} eq "" ? $windows : [string is true ${-spawn}]}]
+	set -spawn [expr {${-spawn} eq "" ? $windows || $tcl9
+		: [string is true ${-spawn}]}]
 	if {${-spawn}} {
 	    if {${-tclsh} eq ""} {
 		set -tclsh [info nameofexecutable]
@@ -229,6 +234,10 @@ proc ::socketserver::prefork {args} {
 	} elseif {$windows} {
 	    return -code error -errorcode {SOCKETSERVER POOL NOFORK} \
 		    "can't fork workers on this platform: use -spawn 1"
+	} elseif {$tcl9} {
+	    return -code error -errorcode {SOCKETSERVER POOL NOFORK} \
+		    "can't fork workers under Tcl 9, whose notifier a forked\
+		    child shares with its parent: use -spawn 1"
 	} elseif {${-signals} eq ""} {
 	    set -signals 1
 	}

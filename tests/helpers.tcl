@@ -11,15 +11,54 @@ package require socketserver 2
 
 testConstraint tclx [expr {![catch {package require Tclx}]}]
 testConstraint thread [expr {![catch {package require Thread}]}]
+if {![testConstraint thread] && ![catch {package require Testthread}]} {
+    # No Thread package (none exists for Tcl 9 on Debian 12): Testthread,
+    # Tcl's own thread test command (tools/build-tcl9), behind the few
+    # thread:: commands the tests use, defined in every thread it starts.
+    # A thread's script ends once thread::wait returns, as with Thread.
+    namespace eval ::sstest {}
+    set ::sstest::threadShim {
+	namespace eval ::thread {
+	    proc id {} {testthread id}
+	    proc exists {id} {expr {$id in [testthread names]}}
+	    proc send {-async id script} {testthread send -async $id $script}
+	    proc wait {} {vwait ::thread::released}
+	    proc create {script} {
+		testthread create -joinable "$::sstest::threadShim\n$script"
+	    }
+	    proc release {-wait id} {
+		testthread send -async $id {set ::thread::released 1}
+		testthread join $id
+	    }
+	}
+	thread::id	;# Puts this thread on the list testthread sends to.
+    }
+    eval $::sstest::threadShim
+    testConstraint thread 1
+}
 testConstraint tls [expr {![catch {package require tls}]}]
 testConstraint openssl [expr {[auto_execok openssl] ne ""}]
 testConstraint ipv6 [expr {![catch {
     close [socket -server list -myaddr ::1 0]
 }]}]
 testConstraint linux [expr {[file isdirectory /proc/self/fd]}]
+testConstraint tcl9 [package vsatisfies [package provide Tcl] 9-]
+# A pool's default mode works here: it forks its workers with Tclx on Tcl
+# 8.6, and spawns them on Tcl 9, where a forked child shares its parent's
+# notifier.
+testConstraint defaultPool [expr {[testConstraint tcl9] || [testConstraint tclx]}]
 
 namespace eval ::sstest {
     variable children {}
+}
+
+# sstest::intError --
+#	The message and errorCode this Tcl gives for value where an integer
+#	is expected (TCL VALUE INTEGER on 8.6, TCL VALUE NUMBER on 9), taken
+#	from a real failing call of Tcl's own.
+proc sstest::intError {value} {
+    catch {string repeat x $value} msg opts
+    list $msg [dict get $opts -errorcode]
 }
 
 # sstest::waitUntil --
