@@ -230,14 +230,19 @@ long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	bool blocking, bool takeSocket);
 
 /*
- * For the channel-passing commands, on a stream socket that may be in
- * either blocking mode: SendAll sends every byte, with passFd attached
- * to the first; ReceiveAll fills buf completely, taking a descriptor
- * that arrives with the first bytes into fdOut. Both wait as long as it
- * takes. Return 0, or errno (ECONNRESET: the peer closed first).
+ * For the channel-passing commands, on a stream socket in either blocking
+ * mode. SendAll sends every byte, with passFd attached to the first, but
+ * starts only when sock has room now (else EAGAIN, nothing sent); it then
+ * waits at most timeoutMs in all for room for the rest (else ETIMEDOUT,
+ * part of the message sent). ReceiveAll fills buf completely, taking a
+ * descriptor that arrives with the first bytes into fdOut; it waits at
+ * most timeoutMs in all (-1: forever), then ETIMEDOUT. Both return 0 or
+ * errno (ECONNRESET: the peer closed first).
  */
-int SendAll(int sock, const void *data, size_t len, int passFd);
-int ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut);
+int SendAll(int sock, const void *data, size_t len, int passFd,
+	int timeoutMs);
+int ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut,
+	int timeoutMs);
 
 /*
  * Non-blocking reads from a connection: PeekBytes leaves the bytes queued,
@@ -328,6 +333,7 @@ private:
  */
 bool IsSocket(int fd);
 bool IsInetSocket(int fd);		/* An IPv4 or IPv6 socket. */
+bool IsNonBlocking(int fd);		/* O_NONBLOCK is set (Unix). */
 int OpenModeOf(int fd, bool &readable, bool &writable);
 int ProcessId();
 int ReplaceWithNullDevice(int fd);	/* Async-signal-safe. */

@@ -130,3 +130,45 @@ proc sstest::echoPid {chan addr port} {
     close $chan
     ::socketserver::socket client ::sstest::echoPid
 }
+
+# sstest::inChild --
+#	Evaluates script in a new tclsh (the package loaded), for a call that
+#	might never return: returns the script's result as {code result
+#	errorCode}, or "timeout" when timeoutMs passes first (the child is
+#	then killed). The script's own stdout is not captured.
+proc sstest::inChild {script {timeoutMs 10000}} {
+    set body [list apply {{script} {
+	package require socketserver 2
+	set code [catch {uplevel #0 $script} result opts]
+	set ec [expr {$code ? [dict get $opts -errorcode] : ""}]
+	puts stderr [list ::sstest::childResult $code $result $ec]
+	exit 0
+    }} $script]
+    set chan [open |[list [info nameofexecutable] << $body 2>@1] r]
+    fconfigure $chan -blocking 0
+    set ::sstest::childOut ""
+    set ::sstest::childDone ""
+    fileevent $chan readable [list apply {{chan} {
+	append ::sstest::childOut [read $chan]
+	if {[eof $chan]} {
+	    set ::sstest::childDone 1
+	}
+    }} $chan]
+    set r [sstest::vwaitFor sstest::childDone $timeoutMs]
+    if {$r eq "timeout"} {
+	foreach pid [pid $chan] {
+	    catch {exec kill -KILL $pid}
+	}
+    }
+    fconfigure $chan -blocking 1
+    catch {close $chan}
+    if {$r eq "timeout"} {
+	return timeout
+    }
+    foreach line [split $::sstest::childOut \n] {
+	if {[lindex $line 0] eq "::sstest::childResult"} {
+	    return [lrange $line 1 end]
+	}
+    }
+    return [list error $::sstest::childOut]
+}
