@@ -325,15 +325,17 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 
 /*
  * ClientCmd --
- *	client ?-port port | -connect path? handler
+ *	client ?-port port | -connect path ?-serveruid uids?? handler
  */
 
 int
 ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
-    static const char *const options[] = {"-connect", "-port", nullptr};
-    enum { OPT_CONNECT, OPT_PORT };
-    static const char *usage = "?-port port? ?-connect path? handler";
+    static const char *const options[] = {"-connect", "-port", "-serveruid",
+	nullptr};
+    enum { OPT_CONNECT, OPT_PORT, OPT_SERVERUID };
+    static const char *usage =
+	    "?-port port? ?-connect path? ?-serveruid uids? handler";
 
     if (objc < 3 || objc % 2 == 0) {
 	if (objc > 3) {
@@ -347,6 +349,7 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return TCL_ERROR;
     }
     WorkerTarget target;
+    bool serverUidGiven = false;
     for (int i = 2; i < objc - 1; i += 2) {
 	int index, port;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
@@ -358,6 +361,15 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 		return TCL_ERROR;
 	    }
 	    target.port = port;
+	} else if (index == OPT_SERVERUID) {
+	    if (!kUnixFeatures) {
+		return Unsupported(interp, objv[i]);
+	    }
+	    if (GetUidList(interp, objv[i + 1], target.serverUids)
+		    != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    serverUidGiven = true;
 	} else {
 	    target.path = Tcl_GetString(objv[i + 1]);
 	}
@@ -365,6 +377,12 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     if (target.port && !target.path.empty()) {
 	Tcl_SetObjResult(interp, Tcl_NewStringObj(
 		"give -port or -connect, not both", -1));
+	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
+	return TCL_ERROR;
+    }
+    if (serverUidGiven && target.path.empty()) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"-serveruid applies only with -connect", -1));
 	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
 	return TCL_ERROR;
     }

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace socketserver {
 
@@ -203,21 +204,58 @@ RegisterWithServer(int registration, WorkerLink *link)
 }
 
 /*
+ * TrustsServer --
+ *	Whether the process listening on the control socket fd is connected
+ *	to runs as a user in trusted (empty: this process's own), as the
+ *	kernel tells (SO_PEERCRED). Sets serverUid to its uid (-1 when it
+ *	cannot be told). On Windows the secret in the file stands for this.
+ */
+
+bool
+TrustsServer(int fd, const std::vector<int> &trusted, int &serverUid)
+{
+    serverUid = -1;
+    if (!kUnixFeatures) {
+	return true;
+    }
+    if (PeerUid(fd, serverUid) != 0) {
+	serverUid = -1;
+	return false;
+    }
+    if (trusted.empty()) {
+	return serverUid == ProcessUid();
+    }
+    for (int uid : trusted) {
+	if (uid == serverUid) {
+	    return true;
+	}
+    }
+    return false;
+}
+
+/*
  * JoinThroughControl --
- *	Connects to a server's control socket, says JOIN (this process, and
- *	the credential the platform asks for) and waits (boundedly) for the
- *	answer. Returns 0 when the server took this process as a worker,
- *	EACCES when it refused it (-allowuid, a wrong secret), ETIMEDOUT or
- *	errno otherwise.
+ *	Connects to a server's control socket, checks that its server runs
+ *	as a user target trusts, says JOIN (this process, and the credential
+ *	the platform asks for) and waits (boundedly) for the answer. Returns
+ *	0 when the server took this process as a worker, EPERM with
+ *	untrustedUid set when the server is not trusted (nothing was sent to
+ *	it), EACCES when it refused this process (-allowuid, a wrong
+ *	secret), ETIMEDOUT or errno otherwise.
  */
 
 int
-JoinThroughControl(const std::string &path, int pid, UniqueFd &fd)
+JoinThroughControl(const WorkerTarget &target, int pid, UniqueFd &fd,
+	int &untrustedUid)
 {
     std::string credential;
-    int err = ConnectControl(path, fd, credential, kRegisterTimeoutMs);
+    int err = ConnectControl(target.path, fd, credential, kRegisterTimeoutMs);
     if (err) {
 	return err;
+    }
+    if (!TrustsServer(fd.Get(), target.serverUids, untrustedUid)) {
+	fd.Reset();
+	return EPERM;
     }
     Message join = Message::Make(MsgType::Join, pid);
     join.SetText(credential);
@@ -272,7 +310,17 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	link->where = "at " + target.path;
 	link->id = target.path;
 	failure = "couldn't connect to socketserver ";
-	err = JoinThroughControl(target.path, link->pid, link->fd);
+	int untrustedUid = -1;
+	err = JoinThroughControl(target, link->pid, link->fd, untrustedUid);
+	if (err == EPERM) {
+	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("couldn't connect to "
+		    "socketserver at %s: its server runs as uid %d, which "
+		    "-serveruid does not name", target.path.c_str(),
+		    untrustedUid));
+	    Tcl_SetErrorCode(interp, "SOCKETSERVER", "SERVERUID",
+		    std::to_string(untrustedUid).c_str(), nullptr);
+	    return nullptr;
+	}
     } else {
 	UniqueFd registration;
 	{

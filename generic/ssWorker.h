@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace socketserver {
 
@@ -26,6 +27,7 @@ namespace socketserver {
 struct WorkerTarget {
     std::optional<int> port;
     std::string path;
+    std::vector<int> serverUids;	/* Trusted at path; empty: our own. */
 };
 
 /*
