@@ -92,6 +92,24 @@ MissingValue(Tcl_Interp *interp, Tcl_Obj *option)
 }
 
 /*
+ * GetPath --
+ *	Reads a socket path option's value into path; an empty one names no
+ *	file, and fails as open("") does: ENOENT, after what (such as
+ *	"couldn't open socket"). Returns a Tcl result.
+ */
+
+int
+GetPath(Tcl_Interp *interp, Tcl_Obj *value, const char *what,
+	std::string &path)
+{
+    path = Tcl_GetString(value);
+    if (path.empty()) {
+	return SetPosixError(interp, std::string(what) + " \"\"", ENOENT);
+    }
+    return TCL_OK;
+}
+
+/*
  * GetUidList --
  *	Reads -allowuid's list of numeric uids. Returns a Tcl result.
  */
@@ -242,7 +260,8 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    code = GetPositive(interp, value, "backlog", &o.tcp.backlog);
 	    break;
 	case OPT_CONTROL:
-	    o.controlPath = Tcl_GetString(value);
+	    code = GetPath(interp, value, "couldn't open socket",
+		    o.controlPath);
 	    break;
 	case OPT_CONTROLMODE:
 	    code = GetFileMode(interp, value, &o.controlMode);
@@ -277,7 +296,7 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    o.tcp.reusePort = flag != 0;
 	    break;
 	case OPT_UNIX:
-	    o.unixPath = Tcl_GetString(value);
+	    code = GetPath(interp, value, "couldn't open socket", o.unixPath);
 	    break;
 	}
 	if (code != TCL_OK) {
@@ -370,8 +389,10 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 		return TCL_ERROR;
 	    }
 	    serverUidGiven = true;
-	} else {
-	    target.path = Tcl_GetString(objv[i + 1]);
+	} else if (GetPath(interp, objv[i + 1],
+		"couldn't connect to socketserver at", target.path)
+		!= TCL_OK) {
+	    return TCL_ERROR;
 	}
     }
     if (target.port && !target.path.empty()) {
