@@ -73,11 +73,21 @@ struct ListenSpec {
     bool reusePort = false;
 };
 
+/*
+ * Which file a Unix-domain socket was bound to (device and inode), so
+ * that only that file is ever removed; zero: none made here.
+ */
+struct SocketFile {
+    uint64_t device = 0;
+    uint64_t inode = 0;
+};
+
 struct Listener {
     UniqueFd fd;
     std::string address;	/* Numeric, as bound; a Unix socket's path. */
     int port = 0;
     bool isUnix = false;
+    SocketFile file;		/* The socket file made for it, if any. */
 };
 
 /*
@@ -111,12 +121,14 @@ std::string FormatAddress(const sockaddr *addr, int &port);
 /*
  * A listening Unix-domain socket at path (SEQPACKET for the control
  * socket workers join through, STREAM for clients), with the file's mode
- * set to mode. A stale socket file (nothing accepts on it) is replaced; a
- * live one is EADDRINUSE. Returns 0 or errno.
+ * set to mode; file says which file it made. A stale socket file (nothing
+ * accepts on it) is replaced; a live one is EADDRINUSE. Returns 0 or
+ * errno. RemoveSocketFile removes the file at path only if it is still
+ * file: not one another server has bound there since.
  */
 int OpenUnixListener(const std::string &path, bool seqpacket, int mode,
-	int backlog, UniqueFd &out);
-void RemoveSocketFile(const std::string &path);
+	int backlog, UniqueFd &out, SocketFile &file);
+void RemoveSocketFile(const std::string &path, const SocketFile &file);
 
 /*
  * Takes over an already listening stream socket (systemd, einhorn): checks
@@ -163,6 +175,7 @@ public:
 private:
     UniqueFd listener_;
     std::string path_;
+    SocketFile socketFile_;	/* Unix. */
     std::string secret_;	/* Windows. */
     void *file_ = nullptr;	/* Windows: the file's HANDLE. */
 };

@@ -178,7 +178,7 @@ SocketFileIsLive(const sockaddr_un &addr)
 
 int
 OpenUnixListener(const std::string &path, bool seqpacket, int mode,
-	int backlog, UniqueFd &out)
+	int backlog, UniqueFd &out, SocketFile &file)
 {
     sockaddr_un addr;
     int err = FillUnixAddress(path, addr);
@@ -200,12 +200,14 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
     if (bind(fd.Get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr))) {
 	return errno;
     }
-    if (chmod(path.c_str(), mode)
+    if (chmod(path.c_str(), mode) || lstat(path.c_str(), &st)
 	    || listen(fd.Get(), backlog > 0 ? backlog : SOMAXCONN)) {
 	err = errno;
 	unlink(path.c_str());
 	return err;
     }
+    file.device = st.st_dev;
+    file.inode = st.st_ino;
     out = std::move(fd);
     return 0;
 }
@@ -213,7 +215,7 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
 int
 ControlEndpoint::Open(const std::string &path, int mode)
 {
-    int err = OpenUnixListener(path, true, mode, 0, listener_);
+    int err = OpenUnixListener(path, true, mode, 0, listener_, socketFile_);
     if (!err) {
 	path_ = path;
     }
@@ -247,9 +249,10 @@ ControlEndpoint::Remove()
 {
     if (listener_.Valid()) {
 	listener_.Reset();
-	RemoveSocketFile(path_);
+	RemoveSocketFile(path_, socketFile_);
     }
     path_.clear();
+    socketFile_ = SocketFile();
 }
 
 void
@@ -260,11 +263,12 @@ ControlEndpoint::CloseCopy()
 }
 
 void
-RemoveSocketFile(const std::string &path)
+RemoveSocketFile(const std::string &path, const SocketFile &file)
 {
     struct stat st;
-    if (!path.empty() && lstat(path.c_str(), &st) == 0
-	    && S_ISSOCK(st.st_mode)) {
+    if (!path.empty() && file.inode != 0 && lstat(path.c_str(), &st) == 0
+	    && S_ISSOCK(st.st_mode) && st.st_dev == file.device
+	    && st.st_ino == file.inode) {
 	unlink(path.c_str());
     }
 }

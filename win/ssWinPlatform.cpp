@@ -516,13 +516,14 @@ BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
 }
 
 int
-OpenUnixListener(const std::string &, bool, int, int, UniqueFd &)
+OpenUnixListener(const std::string &, bool, int, int, UniqueFd &,
+	SocketFile &)
 {
     return EAFNOSUPPORT;		/* -unix is refused before this. */
 }
 
 void
-RemoveSocketFile(const std::string &)
+RemoveSocketFile(const std::string &, const SocketFile &)
 {
 }
 
