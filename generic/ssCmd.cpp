@@ -66,6 +66,29 @@ GetPort(Tcl_Interp *interp, Tcl_Obj *obj, int *portPtr)
 }
 
 /*
+ * GetServerName --
+ *	Reads what names a server for client -port, info and close: a port
+ *	number (checked as GetPort does), else a Unix-domain listener's path
+ *	(see Registry::FindByName). Returns a Tcl result.
+ */
+
+int
+GetServerName(Tcl_Interp *interp, Tcl_Obj *obj, ServerName &name)
+{
+    int port;
+    const char *text = Tcl_GetString(obj);
+    if (Tcl_GetIntFromObj(nullptr, obj, &port) == TCL_OK || !*text) {
+	if (GetPort(interp, obj, &port) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	name.port = port;
+    } else {
+	name.path = text;
+    }
+    return TCL_OK;
+}
+
+/*
  * Unsupported --
  *	Refuses an option that needs what only Unix has (kUnixFeatures is
  *	false only on Windows).
@@ -336,9 +359,10 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     if (Server::Open(o, server, error) != 0) {
 	return SetOpenError(interp, error);
     }
-    int port = server->Port();
+    Tcl_Obj *name = server->Port() ? Tcl_NewIntObj(server->Port())
+	    : Tcl_NewStringObj(NameOf(*server).c_str(), -1);
     r.Add(std::move(server));
-    Tcl_SetObjResult(interp, Tcl_NewIntObj(port));
+    Tcl_SetObjResult(interp, name);
     return TCL_OK;
 }
 
@@ -370,16 +394,15 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     WorkerTarget target;
     bool serverUidGiven = false;
     for (int i = 2; i < objc - 1; i += 2) {
-	int index, port;
+	int index;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
 	}
 	if (index == OPT_PORT) {
-	    if (GetPort(interp, objv[i + 1], &port) != TCL_OK) {
+	    if (GetServerName(interp, objv[i + 1], target.server) != TCL_OK) {
 		return TCL_ERROR;
 	    }
-	    target.port = port;
 	} else if (index == OPT_SERVERUID) {
 	    if (!kUnixFeatures) {
 		return Unsupported(interp, objv[i]);
@@ -395,7 +418,7 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    return TCL_ERROR;
 	}
     }
-    if (target.port && !target.path.empty()) {
+    if (target.server.Given() && !target.path.empty()) {
 	Tcl_SetObjResult(interp, Tcl_NewStringObj(
 		"give -port or -connect, not both", -1));
 	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
@@ -442,8 +465,9 @@ ListenFdsCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 
 /*
  * LookUpServer --
- *	The server named by an optional port argument (default: the first).
- *	Expects the registry lock. Returns nullptr with an error in interp.
+ *	The server named by an optional port or path argument (default: the
+ *	first). Expects the registry lock. Returns nullptr with an error in
+ *	interp.
  */
 
 Server *
@@ -454,22 +478,18 @@ LookUpServer(Tcl_Interp *interp, Registry &r, int objc, Tcl_Obj *const objv[],
 	Tcl_WrongNumArgs(interp, 2, objv, usage);
 	return nullptr;
     }
-    int port = -1;
-    if (objc == 3 && GetPort(interp, objv[2], &port) != TCL_OK) {
-	return nullptr;
-    }
-    Server *server = port >= 0 ? r.FindByPort(port) : r.First();
-    if (!server) {
-	if (port >= 0) {
-	    Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-		    "no socketserver on port %d", port));
-	    Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER",
-		    std::to_string(port).c_str(), nullptr);
-	} else {
-	    Tcl_SetObjResult(interp, Tcl_NewStringObj(
-		    "no socketserver is open", -1));
-	    Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", nullptr);
+    ServerName name;
+    if (objc == 3) {
+	if (GetServerName(interp, objv[2], name) != TCL_OK) {
+	    return nullptr;
 	}
+	return r.FindByName(interp, name);
+    }
+    Server *server = r.First();
+    if (!server) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"no socketserver is open", -1));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", nullptr);
     }
     return server;
 }

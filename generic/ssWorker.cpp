@@ -140,24 +140,22 @@ GetInterpWorkers(Tcl_Interp *interp)
 
 /*
  * FindServer --
- *	Looks up the server a worker asks for (port, or the process's first
- *	server). Expects the registry lock. Returns nullptr with an error in
- *	interp if there is none.
+ *	Looks up the server a worker asks for (by name, or the process's
+ *	first server). Expects the registry lock. Returns nullptr with an
+ *	error in interp if there is none.
  */
 
 Server *
-FindServer(Tcl_Interp *interp, Registry &r, std::optional<int> port)
+FindServer(Tcl_Interp *interp, Registry &r, const ServerName &name)
 {
-    Server *server = port ? r.FindByPort(*port) : r.First();
+    if (name.Given()) {
+	return r.FindByName(interp, name);
+    }
+    Server *server = r.First();
     if (server) {
 	return server;
     }
-    if (port) {
-	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-		"no socketserver on port %d", *port));
-	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER",
-		std::to_string(*port).c_str(), nullptr);
-    } else {
+    {
 	Tcl_SetObjResult(interp, Tcl_NewStringObj("no socketserver to take"
 		" connections from: call \"::socketserver::socket server\""
 		" first", -1));
@@ -326,14 +324,14 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	{
 	    Registry &r = Registry::Get();
 	    std::lock_guard<std::mutex> lock(r.Mutex());
-	    Server *server = FindServer(interp, r, target.port);
+	    Server *server = FindServer(interp, r, target.server);
 	    if (!server) {
 		return nullptr;
 	    }
 	    link->serverId = r.IdOf(server);
 	    link->key = ServerKey(link->serverId);
-	    link->id = std::to_string(server->Port());
-	    link->where = "on port " + link->id;
+	    link->id = NameOf(*server);
+	    link->where = (server->Port() ? "on port " : "on ") + link->id;
 	    err = DuplicateFd(server->RegistrationFd(), registration);
 	}
 	failure = "couldn't register with socketserver ";
@@ -365,7 +363,7 @@ FindLink(Tcl_Interp *interp, InterpWorkers *workers,
     } else {
 	Registry &r = Registry::Get();
 	std::lock_guard<std::mutex> lock(r.Mutex());
-	Server *server = FindServer(interp, r, target.port);
+	Server *server = FindServer(interp, r, target.server);
 	if (!server) {
 	    error = true;
 	    return nullptr;

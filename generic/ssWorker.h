@@ -10,6 +10,8 @@
 #ifndef SS_WORKER_H
 #define SS_WORKER_H
 
+#include "ssRegistry.h"
+
 #include <tcl.h>
 
 #include <cstdint>
@@ -25,7 +27,7 @@ namespace socketserver {
  * control socket at path (a server this process was not forked from).
  */
 struct WorkerTarget {
-    std::optional<int> port;
+    ServerName server;			/* -port: a port or a Unix path. */
     std::string path;
     std::vector<int> serverUids;	/* Trusted at path; empty: our own. */
 };
