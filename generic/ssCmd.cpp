@@ -347,6 +347,15 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return TCL_ERROR;
     }
 
+    /*
+     * A name is looked up before the registry lock is taken: a slow
+     * resolver must not hold up info, client, close and fork elsewhere.
+     */
+
+    ListenError error;
+    if (hasPort && ResolveListenHost(o.tcp, error) != 0) {
+	return SetOpenError(interp, error);
+    }
     Registry &r = Registry::Get();
     std::lock_guard<std::mutex> lock(r.Mutex());
     if (o.adoptFd >= 0 && r.FindListening(o.adoptFd)) {
@@ -355,7 +364,6 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return SetOpenError(interp, busy);
     }
     std::unique_ptr<Server> server;
-    ListenError error;
     if (Server::Open(o, server, error) != 0) {
 	return SetOpenError(interp, error);
     }

@@ -68,6 +68,7 @@ private:
  */
 struct ListenSpec {
     std::string host;		/* Empty: every local address, v6 and v4. */
+    std::vector<std::string> addresses;	/* host resolved, numeric. */
     int port = 0;		/* 0: let the system pick one. */
     int backlog = 0;		/* 0: the system's maximum. */
     bool reusePort = false;
@@ -99,7 +100,13 @@ struct ListenError {
     std::string resolverMessage;
 };
 
-/* Every listener for spec (generic/ssListen.cpp). */
+/*
+ * Resolves spec.host into spec.addresses, numeric, so that opening the
+ * listeners later (under a lock) looks up no name. Every listener for
+ * spec: on spec.addresses when there are any, else on what spec.host
+ * resolves to then (generic/ssListen.cpp).
+ */
+int ResolveListenHost(ListenSpec &spec, ListenError &error);
 int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
 	ListenError &error);
 
