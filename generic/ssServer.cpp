@@ -219,6 +219,8 @@ Server::ThreadMain(ClientData clientData)
     static_cast<Server *>(clientData)->Run();
 #ifdef _WIN32
     Tcl_ExitThread(0);		/* Tcl_JoinThread there waits for it. */
+#else
+    Tcl_FinalizeThread();	/* What Tcl keeps per thread: freed. */
 #endif
     TCL_THREAD_CREATE_RETURN;
 }
