@@ -67,8 +67,8 @@
 #	kernel picks, and Tcl_AsyncMark there takes Tcl's notifier mutex:
 #	if that thread already holds it, the process deadlocks (Tcl ticket
 #	f4f44174). So workers trap no signal at all (they ignore SIGINT
-#	SIGTERM SIGHUP SIGTTIN SIGTTOU, which reach them with their process
-#	group, e.g. Ctrl-C or systemd), and the supervisor keeps those
+#	SIGTERM SIGHUP SIGTTIN SIGTTOU SIGUSR1, which reach them with their
+#	process group, e.g. Ctrl-C or systemd), and the supervisor keeps those
 #	signals blocked in its main thread and takes them every 100 ms by
 #	unblocking them for an instant, from a timer, when the main thread
 #	holds no Tcl lock. The dispatcher thread blocks every signal, and
@@ -76,7 +76,7 @@
 #	inherits the main thread's mask: create the pool before the process
 #	first enters the event loop and no other thread can take these
 #	signals. Spawned workers inherit the blocked mask; they load Tclx to
-#	ignore the five signals, as forked ones do.
+#	ignore the six signals, as forked ones do.
 #
 #	When a request is finished: when the handler returns. A handler that
 #	keeps the channel open and answers later from fileevents is counted
@@ -110,7 +110,7 @@ namespace eval ::socketserver::prefork {
     variable signalPools {}	;# Those that answer the process's signals.
     variable savedSignals {}	;# Dispositions before the first of them.
     variable pollId {}		;# PollSignals timer.
-    variable supervisorSignals {SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU}
+    variable supervisorSignals {SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU SIGUSR1}
 
     # Tunables, in milliseconds.
     variable tickMs 200		;# Reaping, -timeout and backoff checks.
@@ -433,7 +433,7 @@ proc TempControlPath {} {
 
 # RegisterSignals, UnregisterSignals, PollSignals, SupervisorSignal,
 # OnSignal --
-#	SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU for the pools that take
+#	SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU SIGUSR1 for the pools that take
 #	signals. While any such pool lives, the signals are trapped but kept
 #	blocked in the main thread; PollSignals, a timer, unblocks them for
 #	an instant so a pending one is delivered right there, in the main
@@ -478,8 +478,9 @@ proc UnregisterSignals {pool} {
 #	the pool was created), 0 otherwise or where it cannot tell.
 
 proc OtherThreadsTakeSignals {} {
-    # SIGHUP 1, SIGINT 2, SIGTERM 15, SIGTTIN 21, SIGTTOU 22 on Linux.
-    set mask 0x304003
+    # SIGHUP 1, SIGINT 2, SIGUSR1 10, SIGTERM 15, SIGTTIN 21, SIGTTOU 22
+    # on Linux.
+    set mask 0x304203
     foreach task [glob -nocomplain -directory /proc/self/task *] {
 	if {[file tail $task] == [pid] || [catch {
 	    set f [open $task/status]
@@ -607,7 +608,7 @@ oo::define Pool {
 	    RegisterSignals [self]
 	    if {![catch OtherThreadsTakeSignals exposed] && $exposed} {
 		my Log warning "another thread of this process can take\
-			SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU (the event loop\
+			SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU SIGUSR1 (the event loop\
 			ran before the pool was created): with Tcl 8.6 such a\
 			signal can deadlock the process; create the pool first"
 	    }
@@ -1356,6 +1357,12 @@ oo::define Pool {
 		if {$state eq "running" && $target > 1} {
 		    my workers [expr {$target - 1}]
 		}
+	    }
+	    SIGUSR1 {
+		# "Reopen the logs" to gunicorn, nginx and Unicorn: the pool
+		# keeps no log file (-log writes where it chooses), so it
+		# only says so, through -log, which may reopen its own.
+		my Log info "SIGUSR1: reopen logs (the pool keeps none open)"
 	    }
 	}
     }
