@@ -638,6 +638,8 @@ Socketserver_Init(Tcl_Interp *interp)
     if (SocketserverSwig_Init(interp) != TCL_OK) {
 	return TCL_ERROR;		/* Passing descriptors: Unix only. */
     }
+    Tcl_CreateObjCommand(interp, "::socketserver::watchstop",
+	    socketserver::WatchStopCmd, nullptr, nullptr);
 #endif
     Tcl_CreateObjCommand(interp, "::socketserver::socket",
 	    socketserver::SocketObjCmd, nullptr, nullptr);

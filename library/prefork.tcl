@@ -76,7 +76,11 @@
 #	inherits the main thread's mask: create the pool before the process
 #	first enters the event loop and no other thread can take these
 #	signals. Spawned workers inherit the blocked mask; they load Tclx to
-#	ignore the six signals, as forked ones do.
+#	ignore the six signals, as forked ones do. SIGTERM and SIGINT are
+#	not left to the timer where ::socketserver::watchstop exists (Unix):
+#	its thread waits for them, so that a stop acts even while this
+#	interp is busy; the stop runs from the event loop, and if the
+#	process is still alive signalStopMs + 1 s later, the thread ends it.
 #
 #	When a request is finished: when the handler returns. A handler that
 #	keeps the channel open and answers later from fileevents is counted
@@ -115,6 +119,8 @@ namespace eval ::socketserver::prefork {
     # Tunables, in milliseconds.
     variable tickMs 200		;# Reaping, -timeout and backoff checks.
     variable signalPollMs 100	;# How often blocked signals are taken.
+    variable signalStopMs 30000	;# A SIGTERM/SIGINT stop's -timeout; the
+				;# process ends this long after it anyway.
     variable graceMs 100	;# A retiring idle worker lingers this long.
     variable drainFallbackMs 1000 ;# "drain" while the server still listens.
     variable quickMs 1000	;# Dying younger than this, unasked: a failure.
@@ -444,14 +450,36 @@ proc RegisterSignals {pool} {
     variable signalPools
     variable savedSignals
     variable supervisorSignals
+    variable signalStopMs
     if {![llength $signalPools]} {
 	set savedSignals [signal get $supervisorSignals]
 	signal block $supervisorSignals
-	signal -restart trap $supervisorSignals \
+	signal -restart trap [TrappedSignals] \
 		{::socketserver::prefork::SupervisorSignal %S}
+	if {[llength [info commands ::socketserver::watchstop]]} {
+	    # Taken by a thread, so that they act even while this
+	    # interp is busy: see the file's header.
+	    ::socketserver::watchstop [expr {$signalStopMs + 1000}] \
+		    ::socketserver::prefork::OnSignal
+	}
 	PollSignals
     }
     lappend signalPools $pool
+}
+
+# TrappedSignals --
+#	The signals the Tclx trap takes: all of the pool's, but SIGTERM and
+#	SIGINT where ::socketserver::watchstop takes those.
+
+proc TrappedSignals {} {
+    variable supervisorSignals
+    if {![llength [info commands ::socketserver::watchstop]]} {
+	return $supervisorSignals
+    }
+    lmap sig $supervisorSignals {
+	if {$sig in {SIGTERM SIGINT}} continue
+	set sig
+    }
 }
 
 proc UnregisterSignals {pool} {
@@ -466,6 +494,7 @@ proc UnregisterSignals {pool} {
     set signalPools [lreplace $signalPools $i $i]
     if {![llength $signalPools]} {
 	after cancel $pollId
+	catch {::socketserver::watchstop off}
 	catch {signal set $savedSignals}
 	catch {signal unblock $supervisorSignals}
 	set savedSignals {}
@@ -478,9 +507,13 @@ proc UnregisterSignals {pool} {
 #	the pool was created), 0 otherwise or where it cannot tell.
 
 proc OtherThreadsTakeSignals {} {
-    # SIGHUP 1, SIGINT 2, SIGUSR1 10, SIGTERM 15, SIGTTIN 21, SIGTTOU 22
-    # on Linux.
-    set mask 0x304203
+    # The Tclx trap's signals (the watchstop thread waits for the others,
+    # unblocking them while it waits), by their numbers on Linux.
+    set numbers {SIGHUP 1 SIGINT 2 SIGUSR1 10 SIGTERM 15 SIGTTIN 21 SIGTTOU 22}
+    set mask 0
+    foreach sig [TrappedSignals] {
+	set mask [expr {$mask | (1 << ([dict get $numbers $sig] - 1))}]
+    }
     foreach task [glob -nocomplain -directory /proc/self/task *] {
 	if {[file tail $task] == [pid] || [catch {
 	    set f [open $task/status]
@@ -498,11 +531,11 @@ proc OtherThreadsTakeSignals {} {
 }
 
 proc PollSignals {} {
-    variable supervisorSignals
     variable pollId
     variable signalPollMs
-    signal unblock $supervisorSignals
-    signal block $supervisorSignals
+    set trapped [TrappedSignals]
+    signal unblock $trapped
+    signal block $trapped
     set pollId [after $signalPollMs ::socketserver::prefork::PollSignals]
 }
 
@@ -608,7 +641,7 @@ oo::define Pool {
 	    RegisterSignals [self]
 	    if {![catch OtherThreadsTakeSignals exposed] && $exposed} {
 		my Log warning "another thread of this process can take\
-			SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU SIGUSR1 (the event loop\
+			[join [TrappedSignals]] (the event loop\
 			ran before the pool was created): with Tcl 8.6 such a\
 			signal can deadlock the process; create the pool first"
 	    }
@@ -1335,7 +1368,8 @@ oo::define Pool {
 	    SIGTERM - SIGINT {
 		if {$state eq "running"} {
 		    my Log info "$sig: graceful stop (again: hard stop)"
-		    my Stop 1 30 $sig
+		    set ms $::socketserver::prefork::signalStopMs
+		    my Stop 1 [expr {$ms % 1000 ? $ms / 1000.0 : $ms / 1000}] $sig
 		} elseif {$state eq "stopping"} {
 		    my Log info "$sig again: hard stop"
 		    my Stop 0 0 $sig
