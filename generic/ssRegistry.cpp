@@ -59,9 +59,16 @@ Registry::FindByName(Tcl_Interp *interp, const ServerName &name)
 	return found.front();
     }
     std::string what = name.port ? std::to_string(*name.port) : name.path;
-    if (found.size() > 1) {
+    if (found.size() > 1 && !name.port) {
+	/* A path bound again after someone removed the first's file. */
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"more than one socketserver at %s", what.c_str()));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "AMBIGUOUS", what.c_str(),
+		nullptr);
+    } else if (found.size() > 1) {
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("more than one socketserver "
-		"on port %s: name a Unix-domain one by its path", what.c_str()));
+		"on port %s%s", what.c_str(),
+		*name.port == 0 ? ": name each by its path" : ""));
 	Tcl_SetErrorCode(interp, "SOCKETSERVER", "AMBIGUOUS", what.c_str(),
 		nullptr);
     } else if (name.port) {
