@@ -64,6 +64,17 @@ SsGetStringFromObj(Tcl_Obj *obj, Len len)
 %{
 #include "ssSwigLayer.h"
 #include <exception>
+
+/*
+ * The argument count is checked first, and a wrong one refused in Tcl's
+ * words (SsCheckArgCount), before SWIG's own parser sees the arguments.
+ * Every SWIG version since 1.3 calls SWIG_GetArgs with the format second
+ * to the arguments.
+ */
+#undef SWIG_GetArgs
+#define SWIG_GetArgs(interp, objc, objv, ...) \
+	(SsCheckArgCount(interp, objc, objv, __VA_ARGS__) != TCL_OK \
+	? TCL_ERROR : SWIG_Tcl_GetArgs(interp, objc, objv, __VA_ARGS__))
 %}
 
 /* The interp is passed along, not taken from the Tcl arguments. */
@@ -109,10 +120,10 @@ typedef Tcl_Obj SsResultObj;
 %rename(recvfd) SsRecvFd;
 %rename(version) SsVersion;
 
-%apply int channel_fd { int sockchan, int chan };
+%apply int channel_fd { int sockChan, int chan };
 
 SsResultObj *SsSocketpair(Tcl_Interp *interp);
-SsResultObj *SsSendFd(Tcl_Interp *interp, int sockchan, int chan,
+SsResultObj *SsSendFd(Tcl_Interp *interp, int sockChan, int chan,
 	const char *data = "");
-SsResultObj *SsRecvFd(Tcl_Interp *interp, int sockchan);
+SsResultObj *SsRecvFd(Tcl_Interp *interp, int sockChan);
 const char *SsVersion(void);

@@ -66,6 +66,29 @@ GetPort(Tcl_Interp *interp, Tcl_Obj *obj, int *portPtr)
 }
 
 /*
+ * GetServerName --
+ *	Reads what names a server for client -port, info and close: a port
+ *	number (checked as GetPort does), else a Unix-domain listener's path
+ *	(see Registry::FindByName). Returns a Tcl result.
+ */
+
+int
+GetServerName(Tcl_Interp *interp, Tcl_Obj *obj, ServerName &name)
+{
+    int port;
+    const char *text = Tcl_GetString(obj);
+    if (Tcl_GetIntFromObj(nullptr, obj, &port) == TCL_OK || !*text) {
+	if (GetPort(interp, obj, &port) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	name.port = port;
+    } else {
+	name.path = text;
+    }
+    return TCL_OK;
+}
+
+/*
  * Unsupported --
  *	Refuses an option that needs what only Unix has (kUnixFeatures is
  *	false only on Windows).
@@ -89,6 +112,24 @@ MissingValue(Tcl_Interp *interp, Tcl_Obj *option)
 	    Tcl_GetString(option)));
     Tcl_SetErrorCode(interp, "TCL", "ARGUMENT", "MISSING", nullptr);
     return TCL_ERROR;
+}
+
+/*
+ * GetPath --
+ *	Reads a socket path option's value into path; an empty one names no
+ *	file, and fails as open("") does: ENOENT, after what (such as
+ *	"couldn't open socket"). Returns a Tcl result.
+ */
+
+int
+GetPath(Tcl_Interp *interp, Tcl_Obj *value, const char *what,
+	std::string &path)
+{
+    path = Tcl_GetString(value);
+    if (path.empty()) {
+	return SetPosixError(interp, std::string(what) + " \"\"", ENOENT);
+    }
+    return TCL_OK;
 }
 
 /*
@@ -242,7 +283,8 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    code = GetPositive(interp, value, "backlog", &o.tcp.backlog);
 	    break;
 	case OPT_CONTROL:
-	    o.controlPath = Tcl_GetString(value);
+	    code = GetPath(interp, value, "couldn't open socket",
+		    o.controlPath);
 	    break;
 	case OPT_CONTROLMODE:
 	    code = GetFileMode(interp, value, &o.controlMode);
@@ -277,7 +319,7 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    o.tcp.reusePort = flag != 0;
 	    break;
 	case OPT_UNIX:
-	    o.unixPath = Tcl_GetString(value);
+	    code = GetPath(interp, value, "couldn't open socket", o.unixPath);
 	    break;
 	}
 	if (code != TCL_OK) {
@@ -305,6 +347,15 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return TCL_ERROR;
     }
 
+    /*
+     * A name is looked up before the registry lock is taken: a slow
+     * resolver must not hold up info, client, close and fork elsewhere.
+     */
+
+    ListenError error;
+    if (hasPort && ResolveListenHost(o.tcp, error) != 0) {
+	return SetOpenError(interp, error);
+    }
     Registry &r = Registry::Get();
     std::lock_guard<std::mutex> lock(r.Mutex());
     if (o.adoptFd >= 0 && r.FindListening(o.adoptFd)) {
@@ -313,27 +364,29 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return SetOpenError(interp, busy);
     }
     std::unique_ptr<Server> server;
-    ListenError error;
     if (Server::Open(o, server, error) != 0) {
 	return SetOpenError(interp, error);
     }
-    int port = server->Port();
+    Tcl_Obj *name = server->Port() ? Tcl_NewIntObj(server->Port())
+	    : Tcl_NewStringObj(NameOf(*server).c_str(), -1);
     r.Add(std::move(server));
-    Tcl_SetObjResult(interp, Tcl_NewIntObj(port));
+    Tcl_SetObjResult(interp, name);
     return TCL_OK;
 }
 
 /*
  * ClientCmd --
- *	client ?-port port | -connect path? handler
+ *	client ?-port port | -connect path ?-serveruid uids?? handler
  */
 
 int
 ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
-    static const char *const options[] = {"-connect", "-port", nullptr};
-    enum { OPT_CONNECT, OPT_PORT };
-    static const char *usage = "?-port port? ?-connect path? handler";
+    static const char *const options[] = {"-connect", "-port", "-serveruid",
+	nullptr};
+    enum { OPT_CONNECT, OPT_PORT, OPT_SERVERUID };
+    static const char *usage =
+	    "?-port port? ?-connect path? ?-serveruid uids? handler";
 
     if (objc < 3 || objc % 2 == 0) {
 	if (objc > 3) {
@@ -347,24 +400,41 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return TCL_ERROR;
     }
     WorkerTarget target;
+    bool serverUidGiven = false;
     for (int i = 2; i < objc - 1; i += 2) {
-	int index, port;
+	int index;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
 	}
 	if (index == OPT_PORT) {
-	    if (GetPort(interp, objv[i + 1], &port) != TCL_OK) {
+	    if (GetServerName(interp, objv[i + 1], target.server) != TCL_OK) {
 		return TCL_ERROR;
 	    }
-	    target.port = port;
-	} else {
-	    target.path = Tcl_GetString(objv[i + 1]);
+	} else if (index == OPT_SERVERUID) {
+	    if (!kUnixFeatures) {
+		return Unsupported(interp, objv[i]);
+	    }
+	    if (GetUidList(interp, objv[i + 1], target.serverUids)
+		    != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    serverUidGiven = true;
+	} else if (GetPath(interp, objv[i + 1],
+		"couldn't connect to socketserver at", target.path)
+		!= TCL_OK) {
+	    return TCL_ERROR;
 	}
     }
-    if (target.port && !target.path.empty()) {
+    if (target.server.Given() && !target.path.empty()) {
 	Tcl_SetObjResult(interp, Tcl_NewStringObj(
 		"give -port or -connect, not both", -1));
+	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
+	return TCL_ERROR;
+    }
+    if (serverUidGiven && target.path.empty()) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"-serveruid applies only with -connect", -1));
 	Tcl_SetErrorCode(interp, "TCL", "WRONGARGS", nullptr);
 	return TCL_ERROR;
     }
@@ -403,8 +473,9 @@ ListenFdsCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 
 /*
  * LookUpServer --
- *	The server named by an optional port argument (default: the first).
- *	Expects the registry lock. Returns nullptr with an error in interp.
+ *	The server named by an optional port or path argument (default: the
+ *	first). Expects the registry lock. Returns nullptr with an error in
+ *	interp.
  */
 
 Server *
@@ -415,22 +486,18 @@ LookUpServer(Tcl_Interp *interp, Registry &r, int objc, Tcl_Obj *const objv[],
 	Tcl_WrongNumArgs(interp, 2, objv, usage);
 	return nullptr;
     }
-    int port = -1;
-    if (objc == 3 && GetPort(interp, objv[2], &port) != TCL_OK) {
-	return nullptr;
-    }
-    Server *server = port >= 0 ? r.FindByPort(port) : r.First();
-    if (!server) {
-	if (port >= 0) {
-	    Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-		    "no socketserver on port %d", port));
-	    Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER",
-		    std::to_string(port).c_str(), nullptr);
-	} else {
-	    Tcl_SetObjResult(interp, Tcl_NewStringObj(
-		    "no socketserver is open", -1));
-	    Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", nullptr);
+    ServerName name;
+    if (objc == 3) {
+	if (GetServerName(interp, objv[2], name) != TCL_OK) {
+	    return nullptr;
 	}
+	return r.FindByName(interp, name);
+    }
+    Server *server = r.First();
+    if (!server) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(
+		"no socketserver is open", -1));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", nullptr);
     }
     return server;
 }
@@ -571,6 +638,8 @@ Socketserver_Init(Tcl_Interp *interp)
     if (SocketserverSwig_Init(interp) != TCL_OK) {
 	return TCL_ERROR;		/* Passing descriptors: Unix only. */
     }
+    Tcl_CreateObjCommand(interp, "::socketserver::watchstop",
+	    socketserver::WatchStopCmd, nullptr, nullptr);
 #endif
     Tcl_CreateObjCommand(interp, "::socketserver::socket",
 	    socketserver::SocketObjCmd, nullptr, nullptr);

@@ -47,33 +47,104 @@ FormatAddress(const sockaddr *sa, int &port)
     return host;
 }
 
+/* One address to bind, as the resolver gave it. */
+struct Resolved {
+    sockaddr_storage addr;
+    size_t len;
+};
+
+/*
+ * ResolveInto --
+ *	Appends the IPv4 and IPv6 addresses host names (every local address
+ *	when empty; with numeric, only a numeric address, looked up
+ *	nowhere) to out. Returns 0, or -1 / errno with error set.
+ */
+
+static int
+ResolveInto(const std::string &host, bool numeric, std::vector<Resolved> &out,
+	ListenError &error)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+	    | (numeric ? AI_NUMERICHOST : 0);
+    addrinfo *res = nullptr;
+    int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), "0",
+	    &hints, &res);
+    if (gai != 0) {
+#ifdef EAI_SYSTEM
+	if (gai == EAI_SYSTEM) {
+	    error.posixError = errno;
+	    return -1;
+	}
+#endif
+	error.resolverMessage = gai_strerror(gai);
+	return -1;
+    }
+    for (const addrinfo *ai = res; ai; ai = ai->ai_next) {
+	if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+		&& ai->ai_addrlen <= sizeof(sockaddr_storage)) {
+	    Resolved r{};
+	    std::memcpy(&r.addr, ai->ai_addr, ai->ai_addrlen);
+	    r.len = ai->ai_addrlen;
+	    out.push_back(r);
+	}
+    }
+    freeaddrinfo(res);
+    return 0;
+}
+
+int
+ResolveListenHost(ListenSpec &spec, ListenError &error)
+{
+    spec.addresses.clear();
+    if (spec.host.empty()) {
+	return 0;		/* The wildcard: nothing to look up. */
+    }
+    int result = StartNetwork();
+    if (result) {
+	error.posixError = result;
+	return result;
+    }
+    std::vector<Resolved> found;
+    if (ResolveInto(spec.host, false, found, error)) {
+	return -1;
+    }
+    for (const Resolved &r : found) {
+	int port;
+	spec.addresses.push_back(FormatAddress(
+		reinterpret_cast<const sockaddr *>(&r.addr), port));
+    }
+    return 0;
+}
+
 /*
  * BindResolved --
  *	Binds one resolved address on port (0: any). Returns 0 or errno.
  */
 
 static int
-BindResolved(const addrinfo *ai, int port, const ListenSpec &spec,
+BindResolved(const Resolved &r, int port, const ListenSpec &spec,
 	Listener &listener)
 {
-    sockaddr_storage addr{};
-    std::memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    if (ai->ai_family == AF_INET) {
+    sockaddr_storage addr = r.addr;
+    if (addr.ss_family == AF_INET) {
 	reinterpret_cast<sockaddr_in *>(&addr)->sin_port = htons(port);
     } else {
 	reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port = htons(port);
     }
-    return BindListener(reinterpret_cast<sockaddr *>(&addr), ai->ai_addrlen,
-	    spec, listener);
+    return BindListener(reinterpret_cast<sockaddr *>(&addr), r.len, spec,
+	    listener);
 }
 
 /*
  * OpenListeners --
- *	Binds every address spec.host resolves to (every local address when
- *	empty), all on one port. With port 0 the first bind picks the port
- *	and the rest follow it; if a later family finds that port taken, the
- *	whole set is tried again. An address family the system lacks is
- *	skipped; any other failure is the result.
+ *	Binds every address of spec (see ResolveListenHost), all on one
+ *	port. With port 0 the first bind picks the port and the rest follow
+ *	it; if a later family finds that port taken, the whole set is tried
+ *	again. An address family the system lacks is skipped; any other
+ *	failure is the result.
  *
  * Results:
  *	0, or the errno / resolver failure in error; out holds the sockets.
@@ -88,34 +159,26 @@ OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
 	error.posixError = result;
 	return result;
     }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo *res = nullptr;
-    int gai = getaddrinfo(spec.host.empty() ? nullptr : spec.host.c_str(),
-	    "0", &hints, &res);
-    if (gai != 0) {
-#ifdef EAI_SYSTEM
-	if (gai == EAI_SYSTEM) {
-	    error.posixError = errno;
-	    return -1;
+    std::vector<Resolved> res;
+    if (spec.addresses.empty()) {
+	result = ResolveInto(spec.host, false, res, error);
+    }
+    for (const std::string &a : spec.addresses) {
+	if (!result) {
+	    result = ResolveInto(a, true, res, error);
 	}
-#endif
-	error.resolverMessage = gai_strerror(gai);
-	return -1;
+    }
+    if (result) {
+	return result;
     }
 
     for (int attempt = 0; attempt < 5; attempt++) {
 	out.clear();
 	int port = spec.port;
 	result = 0;
-	for (const addrinfo *ai = res; ai; ai = ai->ai_next) {
-	    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
-		continue;
-	    }
+	for (const Resolved &r : res) {
 	    Listener listener;
-	    int err = BindResolved(ai, port, spec, listener);
+	    int err = BindResolved(r, port, spec, listener);
 	    if (err == EAFNOSUPPORT || err == EADDRNOTAVAIL) {
 		if (result == 0) {
 		    result = err;	/* Kept only if nothing binds. */
@@ -137,7 +200,6 @@ OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
 	    break;
 	}
     }
-    freeaddrinfo(res);
     if (out.empty() && result == 0) {
 	result = EADDRNOTAVAIL;
     }

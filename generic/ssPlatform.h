@@ -68,9 +68,19 @@ private:
  */
 struct ListenSpec {
     std::string host;		/* Empty: every local address, v6 and v4. */
+    std::vector<std::string> addresses;	/* host resolved, numeric. */
     int port = 0;		/* 0: let the system pick one. */
     int backlog = 0;		/* 0: the system's maximum. */
     bool reusePort = false;
+};
+
+/*
+ * Which file a Unix-domain socket was bound to (device and inode), so
+ * that only that file is ever removed; zero: none made here.
+ */
+struct SocketFile {
+    uint64_t device = 0;
+    uint64_t inode = 0;
 };
 
 struct Listener {
@@ -78,6 +88,7 @@ struct Listener {
     std::string address;	/* Numeric, as bound; a Unix socket's path. */
     int port = 0;
     bool isUnix = false;
+    SocketFile file;		/* The socket file made for it, if any. */
 };
 
 /*
@@ -89,7 +100,13 @@ struct ListenError {
     std::string resolverMessage;
 };
 
-/* Every listener for spec (generic/ssListen.cpp). */
+/*
+ * Resolves spec.host into spec.addresses, numeric, so that opening the
+ * listeners later (under a lock) looks up no name. Every listener for
+ * spec: on spec.addresses when there are any, else on what spec.host
+ * resolves to then (generic/ssListen.cpp).
+ */
+int ResolveListenHost(ListenSpec &spec, ListenError &error);
 int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
 	ListenError &error);
 
@@ -111,12 +128,14 @@ std::string FormatAddress(const sockaddr *addr, int &port);
 /*
  * A listening Unix-domain socket at path (SEQPACKET for the control
  * socket workers join through, STREAM for clients), with the file's mode
- * set to mode. A stale socket file (nothing accepts on it) is replaced; a
- * live one is EADDRINUSE. Returns 0 or errno.
+ * set to mode; file says which file it made. A stale socket file (nothing
+ * accepts on it) is replaced; a live one is EADDRINUSE. Returns 0 or
+ * errno. RemoveSocketFile removes the file at path only if it is still
+ * file: not one another server has bound there since.
  */
 int OpenUnixListener(const std::string &path, bool seqpacket, int mode,
-	int backlog, UniqueFd &out);
-void RemoveSocketFile(const std::string &path);
+	int backlog, UniqueFd &out, SocketFile &file);
+void RemoveSocketFile(const std::string &path, const SocketFile &file);
 
 /*
  * Takes over an already listening stream socket (systemd, einhorn): checks
@@ -163,6 +182,7 @@ public:
 private:
     UniqueFd listener_;
     std::string path_;
+    SocketFile socketFile_;	/* Unix. */
     std::string secret_;	/* Windows. */
     [[maybe_unused]] void *file_ = nullptr;	/* Windows: the file's HANDLE. */
 };
@@ -230,14 +250,19 @@ long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	bool blocking, bool takeSocket);
 
 /*
- * For the channel-passing commands, on a stream socket that may be in
- * either blocking mode: SendAll sends every byte, with passFd attached
- * to the first; ReceiveAll fills buf completely, taking a descriptor
- * that arrives with the first bytes into fdOut. Both wait as long as it
- * takes. Return 0, or errno (ECONNRESET: the peer closed first).
+ * For the channel-passing commands, on a stream socket in either blocking
+ * mode. SendAll sends every byte, with passFd attached to the first, but
+ * starts only when sock has room now (else EAGAIN, nothing sent); it then
+ * waits at most timeoutMs in all for room for the rest (else ETIMEDOUT,
+ * part of the message sent). ReceiveAll fills buf completely, taking a
+ * descriptor that arrives with the first bytes into fdOut; it waits at
+ * most timeoutMs in all (-1: forever), then ETIMEDOUT. Both return 0 or
+ * errno (ECONNRESET: the peer closed first).
  */
-int SendAll(int sock, const void *data, size_t len, int passFd);
-int ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut);
+int SendAll(int sock, const void *data, size_t len, int passFd,
+	int timeoutMs);
+int ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut,
+	int timeoutMs);
 
 /*
  * Non-blocking reads from a connection: PeekBytes leaves the bytes queued,
@@ -328,6 +353,7 @@ private:
  */
 bool IsSocket(int fd);
 bool IsInetSocket(int fd);		/* An IPv4 or IPv6 socket. */
+bool IsNonBlocking(int fd);		/* O_NONBLOCK is set (Unix). */
 int OpenModeOf(int fd, bool &readable, bool &writable);
 int ProcessId();
 int ReplaceWithNullDevice(int fd);	/* Async-signal-safe. */

@@ -34,13 +34,60 @@ Registry::Add(std::unique_ptr<Server> server)
     return id;
 }
 
-Server *
-Registry::FindByPort(int port)
+std::string
+NameOf(const Server &server)
 {
+    const std::vector<std::string> &addresses = server.Addresses();
+    if (server.Port() == 0 && addresses.size() == 1
+	    && !addresses.front().empty()) {
+	return addresses.front();	/* A Unix-domain listener's path. */
+    }
+    return std::to_string(server.Port());
+}
+
+Server *
+Registry::FindByName(Tcl_Interp *interp, const ServerName &name)
+{
+    std::vector<Server *> found;
     for (Entry &e : servers_) {
-	if (e.server->Port() == port) {
-	    return e.server.get();
+	if (name.port ? e.server->Port() == *name.port
+		: NameOf(*e.server) == name.path) {
+	    found.push_back(e.server.get());
 	}
+    }
+    if (found.size() == 1) {
+	return found.front();
+    }
+    std::string what = name.port ? std::to_string(*name.port) : name.path;
+    if (found.size() > 1 && !name.port) {
+	/* A path bound again after someone removed the first's file. */
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"more than one socketserver at %s", what.c_str()));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "AMBIGUOUS", what.c_str(),
+		nullptr);
+    } else if (found.size() > 1) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("more than one socketserver "
+		"on port %s%s", what.c_str(),
+		*name.port == 0 ? ": name each by its path" : ""));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "AMBIGUOUS", what.c_str(),
+		nullptr);
+    } else if (name.port) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"no socketserver on port %s", what.c_str()));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", what.c_str(),
+		nullptr);
+    } else if (what.find('/') == std::string::npos) {
+	/* Neither a port nor, it seems, a path: Tcl's integer error. */
+	Tcl_Obj *value = Tcl_NewStringObj(what.c_str(), -1);
+	Tcl_IncrRefCount(value);
+	int unused;
+	Tcl_GetIntFromObj(interp, value, &unused);
+	Tcl_DecrRefCount(value);
+    } else {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"no socketserver at %s", what.c_str()));
+	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER", what.c_str(),
+		nullptr);
     }
     return nullptr;
 }

@@ -17,9 +17,28 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace socketserver {
+
+/*
+ * How `client -port`, `info` and `close` name a server: by its port (a
+ * Unix-domain listener's is 0) or by a Unix-domain listener's path;
+ * neither: the oldest open server.
+ */
+struct ServerName {
+    std::optional<int> port;
+    std::string path;
+    bool Given() const { return port || !path.empty(); }
+};
+
+/*
+ * What `server` returns for a server, which names it as ServerName
+ * reads it: its port, or the path of its Unix-domain listener.
+ */
+std::string NameOf(const Server &server);
 
 class Registry {
 public:
@@ -30,7 +49,11 @@ public:
 
     /* All of these expect the caller to hold Mutex(). */
     uint64_t Add(std::unique_ptr<Server> server);
-    Server *FindByPort(int port);		/* nullptr if none. */
+    /*
+     * The server name names, or nullptr with an error in interp: none
+     * does, or a port that more than one server listens on.
+     */
+    Server *FindByName(Tcl_Interp *interp, const ServerName &name);
     Server *First();				/* The default: oldest open. */
     Server *FindListening(int fd);		/* Which server owns fd. */
     uint64_t IdOf(const Server *server) const;

@@ -53,7 +53,7 @@ Server::OpenSockets(ListenError &error)
     } else if (!o.unixPath.empty()) {
 	Listener l;
 	err = OpenUnixListener(o.unixPath, false, o.unixMode, o.tcp.backlog,
-		l.fd);
+		l.fd, l.file);
 	l.address = o.unixPath;
 	l.isUnix = true;
 	if (!err) {
@@ -78,8 +78,8 @@ Server::OpenSockets(ListenError &error)
 	err = OpenPoller();
     }
     if (err) {
-	if (!o.unixPath.empty() && !listeners_.empty()) {
-	    RemoveSocketFile(o.unixPath);	/* Ours: we made it. */
+	for (Listener &l : listeners_) {
+	    RemoveSocketFile(l.address, l.file);	/* Ours: we made it. */
 	}
 	control_.Remove();
     }
@@ -182,7 +182,9 @@ Server::~Server()
 	    Tcl_JoinThread(thread_, &result);
 	}
 	control_.Remove();
-	RemoveSocketFile(options_.unixPath);
+	for (Listener &l : listeners_) {
+	    RemoveSocketFile(l.address, l.file);
+	}
     }
     if (counters_) {
 	counters_->~Counters();
@@ -217,6 +219,8 @@ Server::ThreadMain(ClientData clientData)
     static_cast<Server *>(clientData)->Run();
 #ifdef _WIN32
     Tcl_ExitThread(0);		/* Tcl_JoinThread there waits for it. */
+#else
+    Tcl_FinalizeThread();	/* What Tcl keeps per thread: freed. */
 #endif
     TCL_THREAD_CREATE_RETURN;
 }

@@ -12,6 +12,7 @@
 #include "ssTclUtil.h"
 
 #include <cerrno>
+#include <chrono>
 #include <string>
 
 using namespace socketserver;
@@ -19,6 +20,13 @@ using namespace socketserver;
 namespace {
 
 constexpr size_t kMaxData = 65536;
+
+/*
+ * How long sendfd and recvfd wait for the rest of a message once part of
+ * it has gone or come (the man page says so): a peer that stops halfway
+ * costs this, never the process's event loop for good.
+ */
+constexpr int kFinishMessageMs = 2000;
 
 SsResultObj *
 PosixFailure(Tcl_Interp *interp, const char *what, int err)
@@ -44,6 +52,44 @@ MakeChannel(Tcl_Interp *interp, UniqueFd fd)
 }
 
 } // namespace
+
+/*
+ * SsCheckArgCount --
+ *	Checks objc against a SWIG argument format ("oo|o:name arg arg
+ *	?arg?": one letter per argument, those after '|' optional, ';'
+ *	instead of ':' for any number more; the words after the name are
+ *	the usage). The arguments after format are SWIG's, not read here.
+ *	Returns a Tcl result: Tcl's "wrong # args" error, errorCode TCL
+ *	WRONGARGS.
+ */
+
+int
+SsCheckArgCount(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[],
+	const char *format, ...)
+{
+    int required = 0, allowed = 0;
+    bool optional = false;
+    const char *c = format;
+    for (; *c && *c != ':' && *c != ';'; c++) {
+	if (*c == '|') {
+	    optional = true;
+	} else if (*c != '#') {
+	    allowed++;
+	    required += optional ? 0 : 1;
+	}
+    }
+    bool unlimited = (*c == ';');
+    int given = objc - 1;
+    if (given >= required && (unlimited || given <= allowed)) {
+	return TCL_OK;
+    }
+    std::string usage = *c ? c + 1 : "";
+    size_t name = usage.find(' ');		/* Skip the command's name. */
+    usage.erase(0, name == std::string::npos ? usage.size() : name + 1);
+    usage.erase(usage.find_last_not_of(' ') + 1);
+    Tcl_WrongNumArgs(interp, 1, objv, usage.empty() ? nullptr : usage.c_str());
+    return TCL_ERROR;
+}
 
 /*
  * SsChannelToFd --
@@ -123,7 +169,9 @@ GetLength(const unsigned char *p)
 /*
  * SsSendFd --
  *	Sends chan's descriptor, with data, over the Unix-domain socket
- *	sock. The sender keeps its own channel open. Returns an empty result.
+ *	sock: only if sock has room now, then waiting at most
+ *	kFinishMessageMs for room for the rest. The sender keeps its own
+ *	channel open. Returns an empty result.
  */
 
 SsResultObj *
@@ -140,7 +188,8 @@ SsSendFd(Tcl_Interp *interp, int sock, int fd, const char *data)
     }
     PutLength(reinterpret_cast<unsigned char *>(&payload[0]),
 	    static_cast<uint32_t>(dataLen));
-    int err = SendAll(sock, payload.data(), payload.size(), fd);
+    int err = SendAll(sock, payload.data(), payload.size(), fd,
+	    kFinishMessageMs);
     if (err) {
 	return PosixFailure(interp, "couldn't send descriptor", err);
     }
@@ -148,9 +197,28 @@ SsSendFd(Tcl_Interp *interp, int sock, int fd, const char *data)
 }
 
 /*
+ * WaitForMessage --
+ *	Whether a message has begun to arrive on sock: waits for it if sock
+ *	is blocking. Returns 0, EAGAIN (non-blocking, nothing queued) or
+ *	errno.
+ */
+
+static int
+WaitForMessage(int sock)
+{
+    bool blocking = !IsNonBlocking(sock);
+    int err;
+    do {
+	err = WaitReadable(sock, blocking ? -1 : 0);
+    } while (err == EINTR);
+    return err == ETIMEDOUT ? EAGAIN : err;
+}
+
+/*
  * SsRecvFd --
- *	Waits for one descriptor on sock and makes it a channel in interp.
- *	Returns {newchan data}.
+ *	Receives one descriptor on sock (waiting for it if sock is blocking,
+ *	and at most kFinishMessageMs for the rest of a message begun) and
+ *	makes it a channel in interp. Returns {newchan data}.
  */
 
 SsResultObj *
@@ -158,14 +226,22 @@ SsRecvFd(Tcl_Interp *interp, int sock)
 {
     unsigned char header[4];
     UniqueFd fd;
-    int err = ReceiveAll(sock, header, sizeof(header), fd);
+    int err = WaitForMessage(sock);
+    auto deadline = std::chrono::steady_clock::now()
+	    + std::chrono::milliseconds(kFinishMessageMs);
+    if (!err) {
+	err = ReceiveAll(sock, header, sizeof(header), fd, kFinishMessageMs);
+    }
     uint32_t len = err ? 0 : GetLength(header);
     if (!err && len > kMaxData) {
 	err = EPROTO;
     }
     std::string data(len, '\0');
     if (!err && len > 0) {
-	err = ReceiveAll(sock, &data[0], len, fd);
+	auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+		deadline - std::chrono::steady_clock::now()).count();
+	err = ReceiveAll(sock, &data[0], len, fd,
+		left > 0 ? static_cast<int>(left) : 0);
     }
     if (err == ECONNRESET) {
 	Tcl_SetObjResult(interp, Tcl_NewStringObj(

@@ -13,6 +13,8 @@
 
 typedef Tcl_Obj SsResultObj;
 
+int SsCheckArgCount(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[],
+	const char *format, ...);
 int SsChannelToFd(Tcl_Interp *interp, Tcl_Obj *name, int *fdPtr);
 SsResultObj *SsSocketpair(Tcl_Interp *interp);
 SsResultObj *SsSendFd(Tcl_Interp *interp, int sock, int fd,

@@ -63,6 +63,10 @@ private:
     Tcl_Channel chan_ = nullptr;	/* on Unix. */
 };
 
+/* ::socketserver::watchstop (Unix only; unix/ssUnixTcl.cpp). */
+int WatchStopCmd(ClientData clientData, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[]);
+
 } // namespace socketserver
 
 #endif /* SS_TCL_UTIL_H */

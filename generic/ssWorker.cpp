@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace socketserver {
 
@@ -139,24 +140,22 @@ GetInterpWorkers(Tcl_Interp *interp)
 
 /*
  * FindServer --
- *	Looks up the server a worker asks for (port, or the process's first
- *	server). Expects the registry lock. Returns nullptr with an error in
- *	interp if there is none.
+ *	Looks up the server a worker asks for (by name, or the process's
+ *	first server). Expects the registry lock. Returns nullptr with an
+ *	error in interp if there is none.
  */
 
 Server *
-FindServer(Tcl_Interp *interp, Registry &r, std::optional<int> port)
+FindServer(Tcl_Interp *interp, Registry &r, const ServerName &name)
 {
-    Server *server = port ? r.FindByPort(*port) : r.First();
+    if (name.Given()) {
+	return r.FindByName(interp, name);
+    }
+    Server *server = r.First();
     if (server) {
 	return server;
     }
-    if (port) {
-	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-		"no socketserver on port %d", *port));
-	Tcl_SetErrorCode(interp, "SOCKETSERVER", "NOSERVER",
-		std::to_string(*port).c_str(), nullptr);
-    } else {
+    {
 	Tcl_SetObjResult(interp, Tcl_NewStringObj("no socketserver to take"
 		" connections from: call \"::socketserver::socket server\""
 		" first", -1));
@@ -203,21 +202,58 @@ RegisterWithServer(int registration, WorkerLink *link)
 }
 
 /*
+ * TrustsServer --
+ *	Whether the process listening on the control socket fd is connected
+ *	to runs as a user in trusted (empty: this process's own), as the
+ *	kernel tells (SO_PEERCRED). Sets serverUid to its uid (-1 when it
+ *	cannot be told). On Windows the secret in the file stands for this.
+ */
+
+bool
+TrustsServer(int fd, const std::vector<int> &trusted, int &serverUid)
+{
+    serverUid = -1;
+    if (!kUnixFeatures) {
+	return true;
+    }
+    if (PeerUid(fd, serverUid) != 0) {
+	serverUid = -1;
+	return false;
+    }
+    if (trusted.empty()) {
+	return serverUid == ProcessUid();
+    }
+    for (int uid : trusted) {
+	if (uid == serverUid) {
+	    return true;
+	}
+    }
+    return false;
+}
+
+/*
  * JoinThroughControl --
- *	Connects to a server's control socket, says JOIN (this process, and
- *	the credential the platform asks for) and waits (boundedly) for the
- *	answer. Returns 0 when the server took this process as a worker,
- *	EACCES when it refused it (-allowuid, a wrong secret), ETIMEDOUT or
- *	errno otherwise.
+ *	Connects to a server's control socket, checks that its server runs
+ *	as a user target trusts, says JOIN (this process, and the credential
+ *	the platform asks for) and waits (boundedly) for the answer. Returns
+ *	0 when the server took this process as a worker, EPERM with
+ *	untrustedUid set when the server is not trusted (nothing was sent to
+ *	it), EACCES when it refused this process (-allowuid, a wrong
+ *	secret), ETIMEDOUT or errno otherwise.
  */
 
 int
-JoinThroughControl(const std::string &path, int pid, UniqueFd &fd)
+JoinThroughControl(const WorkerTarget &target, int pid, UniqueFd &fd,
+	int &untrustedUid)
 {
     std::string credential;
-    int err = ConnectControl(path, fd, credential, kRegisterTimeoutMs);
+    int err = ConnectControl(target.path, fd, credential, kRegisterTimeoutMs);
     if (err) {
 	return err;
+    }
+    if (!TrustsServer(fd.Get(), target.serverUids, untrustedUid)) {
+	fd.Reset();
+	return EPERM;
     }
     Message join = Message::Make(MsgType::Join, pid);
     join.SetText(credential);
@@ -272,20 +308,30 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
 	link->where = "at " + target.path;
 	link->id = target.path;
 	failure = "couldn't connect to socketserver ";
-	err = JoinThroughControl(target.path, link->pid, link->fd);
+	int untrustedUid = -1;
+	err = JoinThroughControl(target, link->pid, link->fd, untrustedUid);
+	if (err == EPERM) {
+	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("couldn't connect to "
+		    "socketserver at %s: its server runs as uid %d, which "
+		    "-serveruid does not name", target.path.c_str(),
+		    untrustedUid));
+	    Tcl_SetErrorCode(interp, "SOCKETSERVER", "SERVERUID",
+		    std::to_string(untrustedUid).c_str(), nullptr);
+	    return nullptr;
+	}
     } else {
 	UniqueFd registration;
 	{
 	    Registry &r = Registry::Get();
 	    std::lock_guard<std::mutex> lock(r.Mutex());
-	    Server *server = FindServer(interp, r, target.port);
+	    Server *server = FindServer(interp, r, target.server);
 	    if (!server) {
 		return nullptr;
 	    }
 	    link->serverId = r.IdOf(server);
 	    link->key = ServerKey(link->serverId);
-	    link->id = std::to_string(server->Port());
-	    link->where = "on port " + link->id;
+	    link->id = NameOf(*server);
+	    link->where = (server->Port() ? "on port " : "on ") + link->id;
 	    err = DuplicateFd(server->RegistrationFd(), registration);
 	}
 	failure = "couldn't register with socketserver ";
@@ -317,7 +363,7 @@ FindLink(Tcl_Interp *interp, InterpWorkers *workers,
     } else {
 	Registry &r = Registry::Get();
 	std::lock_guard<std::mutex> lock(r.Mutex());
-	Server *server = FindServer(interp, r, target.port);
+	Server *server = FindServer(interp, r, target.server);
 	if (!server) {
 	    error = true;
 	    return nullptr;

@@ -10,11 +10,14 @@
 #ifndef SS_WORKER_H
 #define SS_WORKER_H
 
+#include "ssRegistry.h"
+
 #include <tcl.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace socketserver {
 
@@ -24,8 +27,9 @@ namespace socketserver {
  * control socket at path (a server this process was not forked from).
  */
 struct WorkerTarget {
-    std::optional<int> port;
+    ServerName server;			/* -port: a port or a Unix path. */
     std::string path;
+    std::vector<int> serverUids;	/* Trusted at path; empty: our own. */
 };
 
 /*

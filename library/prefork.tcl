@@ -68,8 +68,8 @@
 #	kernel picks, and Tcl_AsyncMark there takes Tcl's notifier mutex:
 #	if that thread already holds it, the process deadlocks (Tcl ticket
 #	f4f44174). So workers trap no signal at all (they ignore SIGINT
-#	SIGTERM SIGHUP SIGTTIN SIGTTOU, which reach them with their process
-#	group, e.g. Ctrl-C or systemd), and the supervisor keeps those
+#	SIGTERM SIGHUP SIGTTIN SIGTTOU SIGUSR1, which reach them with their
+#	process group, e.g. Ctrl-C or systemd), and the supervisor keeps those
 #	signals blocked in its main thread and takes them every 100 ms by
 #	unblocking them for an instant, from a timer, when the main thread
 #	holds no Tcl lock. The dispatcher thread blocks every signal, and
@@ -77,7 +77,11 @@
 #	inherits the main thread's mask: create the pool before the process
 #	first enters the event loop and no other thread can take these
 #	signals. Spawned workers inherit the blocked mask; they load Tclx to
-#	ignore the five signals, as forked ones do.
+#	ignore the six signals, as forked ones do. SIGTERM and SIGINT are
+#	not left to the timer where ::socketserver::watchstop exists (Unix):
+#	its thread waits for them, so that a stop acts even while this
+#	interp is busy; the stop runs from the event loop, and if the
+#	process is still alive signalStopMs + 1 s later, the thread ends it.
 #
 #	When a request is finished: when the handler returns. A handler that
 #	keeps the channel open and answers later from fileevents is counted
@@ -111,11 +115,13 @@ namespace eval ::socketserver::prefork {
     variable signalPools {}	;# Those that answer the process's signals.
     variable savedSignals {}	;# Dispositions before the first of them.
     variable pollId {}		;# PollSignals timer.
-    variable supervisorSignals {SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU}
+    variable supervisorSignals {SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU SIGUSR1}
 
     # Tunables, in milliseconds.
     variable tickMs 200		;# Reaping, -timeout and backoff checks.
     variable signalPollMs 100	;# How often blocked signals are taken.
+    variable signalStopMs 30000	;# A SIGTERM/SIGINT stop's -timeout; the
+				;# process ends this long after it anyway.
     variable graceMs 100	;# A retiring idle worker lingers this long.
     variable drainFallbackMs 1000 ;# "drain" while the server still listens.
     variable quickMs 1000	;# Dying younger than this, unasked: a failure.
@@ -442,7 +448,7 @@ proc TempControlPath {} {
 
 # RegisterSignals, UnregisterSignals, PollSignals, SupervisorSignal,
 # OnSignal --
-#	SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU for the pools that take
+#	SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU SIGUSR1 for the pools that take
 #	signals. While any such pool lives, the signals are trapped but kept
 #	blocked in the main thread; PollSignals, a timer, unblocks them for
 #	an instant so a pending one is delivered right there, in the main
@@ -453,14 +459,36 @@ proc RegisterSignals {pool} {
     variable signalPools
     variable savedSignals
     variable supervisorSignals
+    variable signalStopMs
     if {![llength $signalPools]} {
 	set savedSignals [signal get $supervisorSignals]
 	signal block $supervisorSignals
-	signal -restart trap $supervisorSignals \
+	signal -restart trap [TrappedSignals] \
 		{::socketserver::prefork::SupervisorSignal %S}
+	if {[llength [info commands ::socketserver::watchstop]]} {
+	    # Taken by a thread, so that they act even while this
+	    # interp is busy: see the file's header.
+	    ::socketserver::watchstop [expr {$signalStopMs + 1000}] \
+		    ::socketserver::prefork::OnSignal
+	}
 	PollSignals
     }
     lappend signalPools $pool
+}
+
+# TrappedSignals --
+#	The signals the Tclx trap takes: all of the pool's, but SIGTERM and
+#	SIGINT where ::socketserver::watchstop takes those.
+
+proc TrappedSignals {} {
+    variable supervisorSignals
+    if {![llength [info commands ::socketserver::watchstop]]} {
+	return $supervisorSignals
+    }
+    lmap sig $supervisorSignals {
+	if {$sig in {SIGTERM SIGINT}} continue
+	set sig
+    }
 }
 
 proc UnregisterSignals {pool} {
@@ -475,6 +503,7 @@ proc UnregisterSignals {pool} {
     set signalPools [lreplace $signalPools $i $i]
     if {![llength $signalPools]} {
 	after cancel $pollId
+	catch {::socketserver::watchstop off}
 	catch {signal set $savedSignals}
 	catch {signal unblock $supervisorSignals}
 	set savedSignals {}
@@ -487,8 +516,13 @@ proc UnregisterSignals {pool} {
 #	the pool was created), 0 otherwise or where it cannot tell.
 
 proc OtherThreadsTakeSignals {} {
-    # SIGHUP 1, SIGINT 2, SIGTERM 15, SIGTTIN 21, SIGTTOU 22 on Linux.
-    set mask 0x304003
+    # The Tclx trap's signals (the watchstop thread waits for the others,
+    # unblocking them while it waits), by their numbers on Linux.
+    set numbers {SIGHUP 1 SIGINT 2 SIGUSR1 10 SIGTERM 15 SIGTTIN 21 SIGTTOU 22}
+    set mask 0
+    foreach sig [TrappedSignals] {
+	set mask [expr {$mask | (1 << ([dict get $numbers $sig] - 1))}]
+    }
     foreach task [glob -nocomplain -directory /proc/self/task *] {
 	if {[file tail $task] == [pid] || [catch {
 	    set f [open $task/status]
@@ -506,11 +540,11 @@ proc OtherThreadsTakeSignals {} {
 }
 
 proc PollSignals {} {
-    variable supervisorSignals
     variable pollId
     variable signalPollMs
-    signal unblock $supervisorSignals
-    signal block $supervisorSignals
+    set trapped [TrappedSignals]
+    signal unblock $trapped
+    signal block $trapped
     set pollId [after $signalPollMs ::socketserver::prefork::PollSignals]
 }
 
@@ -616,7 +650,7 @@ oo::define Pool {
 	    RegisterSignals [self]
 	    if {![catch OtherThreadsTakeSignals exposed] && $exposed} {
 		my Log warning "another thread of this process can take\
-			SIGTERM SIGINT SIGHUP SIGTTIN SIGTTOU (the event loop\
+			[join [TrappedSignals]] (the event loop\
 			ran before the pool was created): with Tcl 8.6 such a\
 			signal can deadlock the process; create the pool first"
 	    }
@@ -1343,7 +1377,8 @@ oo::define Pool {
 	    SIGTERM - SIGINT {
 		if {$state eq "running"} {
 		    my Log info "$sig: graceful stop (again: hard stop)"
-		    my Stop 1 30 $sig
+		    set ms $::socketserver::prefork::signalStopMs
+		    my Stop 1 [expr {$ms % 1000 ? $ms / 1000.0 : $ms / 1000}] $sig
 		} elseif {$state eq "stopping"} {
 		    my Log info "$sig again: hard stop"
 		    my Stop 0 0 $sig
@@ -1365,6 +1400,12 @@ oo::define Pool {
 		if {$state eq "running" && $target > 1} {
 		    my workers [expr {$target - 1}]
 		}
+	    }
+	    SIGUSR1 {
+		# "Reopen the logs" to gunicorn, nginx and Unicorn: the pool
+		# keeps no log file (-log writes where it chooses), so it
+		# only says so, through -log, which may reopen its own.
+		my Log info "SIGUSR1: reopen logs (the pool keeps none open)"
 	    }
 	}
     }

@@ -169,3 +169,108 @@ proc sstest::echoPid {chan addr port} {
     close $chan
     ::socketserver::socket client ::sstest::echoPid
 }
+
+# sstest::inChild --
+#	Evaluates script in a new tclsh (the package loaded), for a call that
+#	might never return: returns the script's result as {code result
+#	errorCode}, or "timeout" when timeoutMs passes first (the child is
+#	then killed). The script's own stdout is not captured.
+proc sstest::inChild {script {timeoutMs 10000}} {
+    set body [list apply {{script} {
+	package require socketserver 2
+	set code [catch {uplevel #0 $script} result opts]
+	set ec [expr {$code ? [dict get $opts -errorcode] : ""}]
+	puts stderr [list ::sstest::childResult $code $result $ec]
+	exit 0
+    }} $script]
+    set chan [open |[list [info nameofexecutable] << $body 2>@1] r]
+    fconfigure $chan -blocking 0
+    set ::sstest::childOut ""
+    set ::sstest::childDone ""
+    fileevent $chan readable [list apply {{chan} {
+	append ::sstest::childOut [read $chan]
+	if {[eof $chan]} {
+	    set ::sstest::childDone 1
+	}
+    }} $chan]
+    set r [sstest::vwaitFor sstest::childDone $timeoutMs]
+    if {$r eq "timeout"} {
+	foreach pid [pid $chan] {
+	    catch {exec kill -KILL $pid}
+	}
+    }
+    fconfigure $chan -blocking 1
+    catch {close $chan}
+    if {$r eq "timeout"} {
+	return timeout
+    }
+    foreach line [split $::sstest::childOut \n] {
+	if {[lindex $line 0] eq "::sstest::childResult"} {
+	    return [lrange $line 1 end]
+	}
+    }
+    return [list error $::sstest::childOut]
+}
+
+# sstest::spawn --
+#	Starts a command pipeline (its stdout and stderr to us, its stdin
+#	from us), collecting its output lines as they come. Returns the
+#	channel; sstest::awaitLine reads from it, sstest::kill ends it.
+proc sstest::spawn {args} {
+    set chan [open |[list {*}$args 2>@1] r+]
+    fconfigure $chan -blocking 0 -buffering line
+    set ::sstest::out($chan) {}
+    set ::sstest::ended($chan) 0
+    fileevent $chan readable [list apply {{chan} {
+	while {[gets $chan line] >= 0} {
+	    lappend ::sstest::out($chan) $line
+	}
+	if {[eof $chan]} {
+	    set ::sstest::ended($chan) 1
+	    fileevent $chan readable {}
+	}
+	incr ::sstest::outChanged
+    }} $chan]
+    return $chan
+}
+
+# sstest::awaitLine --
+#	The first line from a sstest::spawn child matching the glob pattern
+#	(dropping those before it), or "eof", or "timeout".
+proc sstest::awaitLine {chan pattern {timeoutMs 10000}} {
+    set deadline [expr {[clock milliseconds] + $timeoutMs}]
+    while 1 {
+	set i [lsearch -glob $::sstest::out($chan) $pattern]
+	if {$i >= 0} {
+	    set line [lindex $::sstest::out($chan) $i]
+	    set ::sstest::out($chan) [lrange $::sstest::out($chan) $i+1 end]
+	    return $line
+	}
+	if {$::sstest::ended($chan)} {
+	    return eof
+	}
+	set left [expr {$deadline - [clock milliseconds]}]
+	if {$left <= 0} {
+	    return timeout
+	}
+	set id [after $left {incr ::sstest::outChanged}]
+	vwait ::sstest::outChanged
+	after cancel $id
+    }
+}
+
+# sstest::kill --
+#	SIGKILL to a sstest::spawn child's processes, and reaps them.
+proc sstest::kill {args} {
+    foreach chan $args {
+	if {$chan ni [chan names]} {
+	    continue
+	}
+	foreach pid [pid $chan] {
+	    catch {exec kill -KILL $pid}
+	}
+	catch {fconfigure $chan -blocking 1}
+	catch {close $chan}
+	unset -nocomplain ::sstest::out($chan) ::sstest::ended($chan)
+    }
+}

@@ -178,7 +178,7 @@ SocketFileIsLive(const sockaddr_un &addr)
 
 int
 OpenUnixListener(const std::string &path, bool seqpacket, int mode,
-	int backlog, UniqueFd &out)
+	int backlog, UniqueFd &out, SocketFile &file)
 {
     sockaddr_un addr;
     int err = FillUnixAddress(path, addr);
@@ -200,12 +200,14 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
     if (bind(fd.Get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr))) {
 	return errno;
     }
-    if (chmod(path.c_str(), mode)
+    if (chmod(path.c_str(), mode) || lstat(path.c_str(), &st)
 	    || listen(fd.Get(), backlog > 0 ? backlog : SOMAXCONN)) {
 	err = errno;
 	unlink(path.c_str());
 	return err;
     }
+    file.device = st.st_dev;
+    file.inode = st.st_ino;
     out = std::move(fd);
     return 0;
 }
@@ -213,7 +215,7 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
 int
 ControlEndpoint::Open(const std::string &path, int mode)
 {
-    int err = OpenUnixListener(path, true, mode, 0, listener_);
+    int err = OpenUnixListener(path, true, mode, 0, listener_, socketFile_);
     if (!err) {
 	path_ = path;
     }
@@ -247,9 +249,10 @@ ControlEndpoint::Remove()
 {
     if (listener_.Valid()) {
 	listener_.Reset();
-	RemoveSocketFile(path_);
+	RemoveSocketFile(path_, socketFile_);
     }
     path_.clear();
+    socketFile_ = SocketFile();
 }
 
 void
@@ -260,11 +263,12 @@ ControlEndpoint::CloseCopy()
 }
 
 void
-RemoveSocketFile(const std::string &path)
+RemoveSocketFile(const std::string &path, const SocketFile &file)
 {
     struct stat st;
-    if (!path.empty() && lstat(path.c_str(), &st) == 0
-	    && S_ISSOCK(st.st_mode)) {
+    if (!path.empty() && file.inode != 0 && lstat(path.c_str(), &st) == 0
+	    && S_ISSOCK(st.st_mode) && st.st_dev == file.device
+	    && st.st_ino == file.inode) {
 	unlink(path.c_str());
     }
 }
@@ -525,50 +529,81 @@ ReadBytes(int fd, void *buf, size_t len)
 }
 
 
-int
-SendAll(int sock, const void *data, size_t len, int passFd)
+/*
+ * MsLeft --
+ *	The milliseconds from now until deadline, at least 0.
+ */
+
+static int
+MsLeft(std::chrono::steady_clock::time_point deadline)
 {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+	    deadline - std::chrono::steady_clock::now()).count();
+    return left > 0 ? static_cast<int>(left) : 0;
+}
+
+int
+SendAll(int sock, const void *data, size_t len, int passFd, int timeoutMs)
+{
+    if (PollOne(sock, POLLOUT, 0) == ETIMEDOUT) {
+	return EAGAIN;
+    }
+    auto deadline = std::chrono::steady_clock::now()
+	    + std::chrono::milliseconds(timeoutMs);
     const char *p = static_cast<const char *>(data);
     size_t sent = 0;
     while (sent < len) {
 	long n = SendWithFd(sock, p + sent, len - sent,
-		sent == 0 ? passFd : -1, 0);
+		sent == 0 ? passFd : -1, MSG_DONTWAIT);
 	if (n >= 0) {
 	    sent += n;
-	} else if (n == -EAGAIN || n == -EWOULDBLOCK) {
-	    int err = PollOne(sock, POLLOUT, -1);
-	    if (err && err != EINTR) {
-		return err;
-	    }
-	} else {
+	    continue;
+	}
+	if (n != -EAGAIN && n != -EWOULDBLOCK) {
 	    return static_cast<int>(-n);
+	}
+	int left = MsLeft(deadline);
+	if (left == 0) {
+	    return sent == 0 ? EAGAIN : ETIMEDOUT;
+	}
+	int err = PollOne(sock, POLLOUT, left);
+	if (err && err != EINTR && err != ETIMEDOUT) {
+	    return err;
 	}
     }
     return 0;
 }
 
 int
-ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut)
+ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut, int timeoutMs)
 {
+    auto deadline = std::chrono::steady_clock::now()
+	    + std::chrono::milliseconds(timeoutMs);
     char *p = static_cast<char *>(buf);
     size_t got = 0;
     while (got < len) {
 	UniqueFd fd;
-	long n = ReceiveMessage(sock, p + got, len - got, fd, true, true);
+	long n = ReceiveMessage(sock, p + got, len - got, fd, false, true);
 	if (fd.Valid() && !fdOut.Valid()) {
 	    fdOut = std::move(fd);
 	}
-	if (n == -EAGAIN || n == -EWOULDBLOCK) {
-	    int err = PollOne(sock, POLLIN, -1);
-	    if (err && err != EINTR) {
-		return err;
-	    }
-	} else if (n == 0) {
+	if (n == 0) {
 	    return ECONNRESET;
-	} else if (n < 0) {
-	    return static_cast<int>(-n);
-	} else {
+	}
+	if (n > 0) {
 	    got += n;
+	    continue;
+	}
+	if (n != -EAGAIN && n != -EWOULDBLOCK) {
+	    return static_cast<int>(-n);
+	}
+	int wait = timeoutMs < 0 ? -1 : MsLeft(deadline);
+	if (wait == 0) {
+	    return ETIMEDOUT;
+	}
+	int err = PollOne(sock, POLLIN, wait);
+	if (err && err != EINTR && err != ETIMEDOUT) {
+	    return err;
 	}
     }
     return 0;
@@ -697,6 +732,13 @@ IsSocket(int fd)
 {
     struct stat st;
     return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+bool
+IsNonBlocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags >= 0 && (flags & O_NONBLOCK);
 }
 
 bool

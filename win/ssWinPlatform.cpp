@@ -516,13 +516,14 @@ BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
 }
 
 int
-OpenUnixListener(const std::string &, bool, int, int, UniqueFd &)
+OpenUnixListener(const std::string &, bool, int, int, UniqueFd &,
+	SocketFile &)
 {
     return EAFNOSUPPORT;		/* -unix is refused before this. */
 }
 
 void
-RemoveSocketFile(const std::string &)
+RemoveSocketFile(const std::string &, const SocketFile &)
 {
 }
 
@@ -838,13 +839,13 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
  */
 
 int
-SendAll(int, const void *, size_t, int)
+SendAll(int, const void *, size_t, int, int)
 {
     return EOPNOTSUPP;
 }
 
 int
-ReceiveAll(int, void *, size_t, UniqueFd &)
+ReceiveAll(int, void *, size_t, UniqueFd &, int)
 {
     return EOPNOTSUPP;
 }
@@ -1005,6 +1006,12 @@ IsInetSocket(int fd)
     int len = sizeof(addr);
     return getsockname(Sock(fd), reinterpret_cast<sockaddr *>(&addr), &len)
 	    == 0 && (addr.ss_family == AF_INET || addr.ss_family == AF_INET6);
+}
+
+bool
+IsNonBlocking(int)
+{
+    return false;			/* Not asked: no channel passing. */
 }
 
 int
