@@ -199,35 +199,50 @@ int MakeSeqpacketPair(UniqueFd &a, UniqueFd &b);
 int MakeStreamPair(UniqueFd &a, UniqueFd &b);
 
 /*
- * Sends one message, with passFd (or -1 for none) attached: as SCM_RIGHTS
- * on Unix; on Windows as the WSAPROTOCOL_INFOW of a duplicate made for
- * process receiverPid (the process that will receive the message), which
- * is why it is needed there. Never blocks and never raises SIGPIPE.
- * Returns 0 or errno.
+ * A descriptor to attach to a message: as SCM_RIGHTS on Unix; on Windows
+ * as the WSAPROTOCOL_INFOW of a duplicate made for process receiverPid
+ * (the process that will receive the message), which is why it is needed
+ * there. kNoFd attaches none.
  */
-int SendMessage(int sock, const void *data, size_t len, int passFd,
-	int receiverPid);
+struct PassFd {
+    int fd = -1;
+    int receiverPid = 0;
+};
+constexpr PassFd kNoFd{};
+
+/*
+ * Sends one message, with pass.fd attached (if any). Never blocks and
+ * never raises SIGPIPE. Returns 0 or errno.
+ */
+int SendMessage(int sock, const void *data, size_t len, PassFd pass);
 
 /*
  * SendMessage, but when the receiver's queue is full, waits (up to
  * timeoutMs in all) for room instead of failing with EAGAIN.
  */
-int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int receiverPid, int timeoutMs);
+int SendMessageWaiting(int sock, const void *data, size_t len, PassFd pass,
+	int timeoutMs);
+
+/* Whether ReceiveMessage waits for a message. */
+enum class Blocking { No, Yes };
+
+/*
+ * Whether a channel may pass a socket. On Windows a passed socket is a
+ * description that names a handle, which only a trusted sender (the
+ * dispatcher, or this process) may give: with Refuse such a message is
+ * -EPROTO. On Unix the kernel has installed it already and it lands in
+ * fdOut either way, for the caller to refuse.
+ */
+enum class PassedSocket { Refuse, Take };
 
 /*
  * Receives one message. A passed descriptor lands in fdOut, close-on-exec.
- * blocking selects whether to wait. takeSocket says whether this channel
- * may pass one: on Windows a passed socket is a description that names a
- * handle, which only a trusted sender (the dispatcher, or this process)
- * may give, so otherwise the message is -EPROTO; on Unix the kernel has
- * installed it already and it lands in fdOut for the caller to refuse.
  * Returns the length (0: the peer has closed) or -errno: -EMFILE when a
  * descriptor was passed but this process had no room for it, -EMSGSIZE
  * for a message longer than cap, -EPROTO for a broken frame (Windows).
  */
 long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking, bool takeSocket);
+	Blocking blocking, PassedSocket passed);
 
 /*
  * For the channel-passing commands, on a stream socket that may be in

@@ -468,7 +468,7 @@ Server::ReceiveRegistrations()
 	char buf[kMaxMessage];
 	UniqueFd passed;
 	long n = ReceiveMessage(regDispatcherEnd_.Get(), buf, sizeof(buf),
-		passed, false, true);
+		passed, Blocking::No, PassedSocket::Take);
 	if (n == -EAGAIN || n == 0) {
 	    return;
 	}
@@ -540,7 +540,8 @@ Server::ReadJoin(int fd)
     }
     char buf[kMaxMessage];
     UniqueFd passed;
-    long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false, false);
+    long n = ReceiveMessage(fd, buf, sizeof(buf), passed, Blocking::No,
+	    PassedSocket::Refuse);
     if (n == -EAGAIN) {
 	return;
     }
@@ -557,7 +558,7 @@ Server::ReadJoin(int fd)
 	return;
     }
     Message welcome = Message::Make(MsgType::Welcome);
-    if (SendMessage(fd, welcome.Data(), welcome.Size(), -1, 0) == 0) {
+    if (SendMessage(fd, welcome.Data(), welcome.Size(), kNoFd) == 0) {
 	AddWorker(std::move(channel), static_cast<int>(msg.header.pid));
     }
 }
@@ -586,7 +587,8 @@ Server::ServiceWorker(WorkerId id)
     for (;;) {
 	char buf[kMaxMessage];
 	UniqueFd passed;
-	long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false, false);
+	long n = ReceiveMessage(fd, buf, sizeof(buf), passed, Blocking::No,
+		PassedSocket::Refuse);
 	if (n == -EAGAIN) {
 	    return;
 	}
@@ -598,6 +600,7 @@ Server::ServiceWorker(WorkerId id)
 	    std::optional<PendingConn> conn = table_.Ack(id);
 	    ok = conn.has_value();
 	    if (ok) {
+		conn->fd.Reset();	/* Once ACKed, we close our copy. */
 		counters_->acked++;
 	    }
 	} else {
@@ -639,7 +642,7 @@ Server::Dispatch(PendingConn conn)
 	msg.SetText(conn.peer);
 	const WorkerChannel &worker = workers_.at(*id);
 	if (SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
-		conn.fd.Get(), worker.pid) != 0) {
+		PassFd{conn.fd.Get(), worker.pid}) != 0) {
 	    DropWorker(*id);
 	    continue;
 	}

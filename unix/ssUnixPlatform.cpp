@@ -423,20 +423,20 @@ SendWithFd(int sock, const void *data, size_t len, int passFd, int flags)
 }
 
 int
-SendMessage(int sock, const void *data, size_t len, int passFd, int)
+SendMessage(int sock, const void *data, size_t len, PassFd pass)
 {
-    long n = SendWithFd(sock, data, len, passFd, MSG_DONTWAIT);
+    long n = SendWithFd(sock, data, len, pass.fd, MSG_DONTWAIT);
     return n < 0 ? static_cast<int>(-n) : 0;
 }
 
 int
-SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int receiverPid, int timeoutMs)
+SendMessageWaiting(int sock, const void *data, size_t len, PassFd pass,
+	int timeoutMs)
 {
     auto deadline = std::chrono::steady_clock::now()
 	    + std::chrono::milliseconds(timeoutMs);
     for (;;) {
-	int err = SendMessage(sock, data, len, passFd, receiverPid);
+	int err = SendMessage(sock, data, len, pass);
 	if (err != EAGAIN) {
 	    return err;
 	}
@@ -454,7 +454,7 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 long
 ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking, bool)
+	Blocking blocking, PassedSocket)
 {
     iovec iov{buf, cap};
     msghdr msg{};
@@ -466,7 +466,7 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     ssize_t n;
     do {
 	n = recvmsg(sock, &msg,
-		MSG_CMSG_CLOEXEC | (blocking ? 0 : MSG_DONTWAIT));
+		MSG_CMSG_CLOEXEC | (blocking == Blocking::Yes ? 0 : MSG_DONTWAIT));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
 	return -errno;
@@ -554,7 +554,8 @@ ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut)
     size_t got = 0;
     while (got < len) {
 	UniqueFd fd;
-	long n = ReceiveMessage(sock, p + got, len - got, fd, true, true);
+	long n = ReceiveMessage(sock, p + got, len - got, fd, Blocking::Yes,
+		PassedSocket::Take);
 	if (fd.Valid() && !fdOut.Valid()) {
 	    fdOut = std::move(fd);
 	}

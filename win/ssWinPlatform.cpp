@@ -753,9 +753,9 @@ MakeStreamPair(UniqueFd &a, UniqueFd &b)
 }
 
 int
-SendMessage(int sock, const void *data, size_t len, int passFd,
-	int receiverPid)
+SendMessage(int sock, const void *data, size_t len, PassFd pass)
 {
+    int passFd = pass.fd;
     if (len > kMaxFrameMessage) {
 	return EMSGSIZE;
     }
@@ -766,8 +766,8 @@ SendMessage(int sock, const void *data, size_t len, int passFd,
     size_t total = sizeof(h) + len;
     if (passFd >= 0) {
 	WSAPROTOCOL_INFOW info;
-	if (WSADuplicateSocketW(Sock(passFd), static_cast<DWORD>(receiverPid),
-		&info)) {
+	if (WSADuplicateSocketW(Sock(passFd),
+		static_cast<DWORD>(pass.receiverPid), &info)) {
 	    return LastError();
 	}
 	std::memcpy(frame + total, &info, sizeof(info));
@@ -777,12 +777,12 @@ SendMessage(int sock, const void *data, size_t len, int passFd,
 }
 
 int
-SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int receiverPid, int timeoutMs)
+SendMessageWaiting(int sock, const void *data, size_t len, PassFd pass,
+	int timeoutMs)
 {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
     for (;;) {
-	int err = SendMessage(sock, data, len, passFd, receiverPid);
+	int err = SendMessage(sock, data, len, pass);
 	if (err != EAGAIN) {
 	    return err;
 	}
@@ -799,11 +799,12 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 long
 ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking, bool takeSocket)
+	Blocking blocking, PassedSocket passed)
 {
     char frame[kMaxFrame];
     long n;
-    while ((n = ReceiveFrame(sock, frame)) == -EAGAIN && blocking) {
+    while ((n = ReceiveFrame(sock, frame)) == -EAGAIN
+	    && blocking == Blocking::Yes) {
 	int err = WaitFor(sock, false, -1);
 	if (err) {
 	    return -err;
@@ -815,7 +816,7 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     FrameHeader h;
     std::memcpy(&h, frame, sizeof(h));
     fdOut.Reset();
-    if (h.hasSocket && !takeSocket) {
+    if (h.hasSocket && passed == PassedSocket::Refuse) {
 	return -EPROTO;		/* Never adopt a handle an untrusted peer names. */
     }
     if (h.hasSocket) {
