@@ -297,16 +297,17 @@ Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
 
 /*
  * CanAccept --
- *	Backpressure: accept only while more workers are ready than there
- *	are connections already on their way to one (re-sent, or waiting for
- *	their PROXY header).
+ *	Backpressure: accept only while a worker is ready and no connection
+ *	is waiting for one (re-sent, or its PROXY header done). Connections
+ *	still waiting for their header do not count: a worker is taken only
+ *	once a header is whole, so silent ones must not shut out the rest
+ *	(Handshakes bounds their number instead).
  */
 
 bool
 Server::CanAccept() const
 {
-    return !table_.HasPending()
-	    && table_.ReadyCount() > handshakes_.HeaderWaits();
+    return !table_.HasPending() && table_.ReadyCount() > 0;
 }
 
 static int
