@@ -26,7 +26,8 @@ constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
 /*
  * How long a process that connected to the control socket has to JOIN,
- * and how many may be waiting to at once (the rest are closed).
+ * and how many may be waiting to at once (the rest wait in the control
+ * socket's listen backlog until one of them is done).
  */
 constexpr std::chrono::milliseconds kJoinTimeout{5000};
 constexpr size_t kMaxJoinWaits = 64;
@@ -322,7 +323,8 @@ MillisecondsUntil(Clock::time_point t)
  * PrepareWait --
  *	Brings the poll set in line with what the dispatcher can take now:
  *	the listeners only while a connection can be taken (backpressure),
- *	the registration and control sockets unless intake is paused.
+ *	the registration socket unless intake is paused, the control socket
+ *	unless it is or as many processes as may are waiting to join.
  *	Returns the poll timeout: the nearest PROXY header or JOIN deadline
  *	or end of a pause, or -1.
  */
@@ -356,7 +358,7 @@ Server::PrepareWait()
 		Token(Source::Registration, 0));
 	registering_ = !paused;
     }
-    bool join = control_.Valid() && !paused;
+    bool join = control_.Valid() && !paused && handshakes_.HasRoomToJoin();
     if (join != joining_) {
 	watch(join, control_.Fd(), Token(Source::Control, 0));
 	joining_ = join;
@@ -513,15 +515,16 @@ Server::ReceiveRegistrations()
  * AcceptControl --
  *	A process connects to the control socket to join. Its connection
  *	waits (boundedly, watched like the rest) for the JOIN message that
- *	says who it is; see Handshakes::ReadJoin. At most kMaxJoinWaits
- *	wait; more are closed. On Unix a process of a user -allowuid does
- *	not name is closed at once.
+ *	says who it is; see Handshakes::ReadJoin. Once kMaxJoinWaits wait,
+ *	the rest stay in the listen backlog until there is room, never
+ *	closed for it. On Unix a process of a user -allowuid does not name
+ *	is closed at once.
  */
 
 void
 Server::AcceptControl()
 {
-    for (;;) {
+    while (handshakes_.HasRoomToJoin()) {
 	UniqueFd channel;
 	std::string unused;
 	Accept got = AcceptOne(control_.Fd(), channel, unused);
@@ -533,10 +536,6 @@ Server::AcceptControl()
 	}
 	if (!control_.AllowsPeer(channel.Get(), options_.allowUids)) {
 	    counters_->refused++;	/* Unix: the kernel knows its uid. */
-	    continue;
-	}
-	if (!handshakes_.HasRoomToJoin()) {
-	    counters_->rejected++;	/* Too many silent. */
 	    continue;
 	}
 	handshakes_.AwaitJoin(std::move(channel));
