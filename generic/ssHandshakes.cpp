@@ -9,6 +9,7 @@
 #include "ssProtocol.h"
 #include "ssProxy.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 

@@ -18,9 +18,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <list>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 namespace socketserver {
 

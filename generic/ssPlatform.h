@@ -2,7 +2,8 @@
  * ssPlatform.h --
  *
  *	The one header between socketserver's platform-neutral code and the
- *	operating system. Everything here is implemented in unix/ and in win/.
+ *	operating system. Everything here is implemented in unix/ and in win/
+ *	(the shared socket code, which calls it, is in ssListen.h).
  *	Functions return 0 or an errno value; none throws, none touches a Tcl
  *	interp.
  *
@@ -81,32 +82,13 @@ struct Listener {
 };
 
 /*
- * The reason OpenListeners failed: an errno value, or a resolver failure
- * with its message.
- */
-struct ListenError {
-    int posixError = 0;
-    std::string resolverMessage;
-};
-
-/* Every listener for spec (generic/ssListen.cpp). */
-int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
-	ListenError &error);
-
-/*
- * What OpenListeners asks of the platform: starting its network stack
+ * What OpenListeners (ssListen.h) asks of the platform: starting its network stack
  * (once; Winsock), and one non-blocking, close-on-exec listening socket
  * bound to addr, which holds the port already. Return 0 or errno.
  */
 int StartNetwork();
 int BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
 	Listener &out);
-
-/*
- * A socket address as numeric text, an IPv4-mapped IPv6 address written
- * as plain IPv4; sets port (generic/ssListen.cpp).
- */
-std::string FormatAddress(const sockaddr *addr, int &port);
 
 /*
  * A listening Unix-domain socket at path (SEQPACKET for the control
@@ -147,10 +129,10 @@ std::vector<int> SystemdListenFds();
  */
 class ControlEndpoint {
 public:
-    ControlEndpoint() = default;
+    ControlEndpoint();
     ControlEndpoint(const ControlEndpoint &) = delete;
     ControlEndpoint &operator=(const ControlEndpoint &) = delete;
-    ~ControlEndpoint() { CloseCopy(); }
+    ~ControlEndpoint();			/* CloseCopy. */
 
     int Open(const std::string &path, int mode);
     int Fd() const { return listener_.Get(); }
@@ -161,10 +143,10 @@ public:
     void CloseCopy();
 
 private:
+    struct State;		/* The platform's own (Windows: the file). */
     UniqueFd listener_;
     std::string path_;
-    std::string secret_;	/* Windows. */
-    void *file_ = nullptr;	/* Windows: the file's HANDLE. */
+    std::unique_ptr<State> state_;
 };
 
 /*
@@ -245,6 +227,15 @@ long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	Blocking blocking, PassedSocket passed);
 
 /*
+ * Before a channel that sockets are passed over is closed: makes sure no
+ * socket still queued in it, unread, outlives it. On Unix the kernel
+ * closes those with the channel; on Windows each is a duplicate already
+ * made for this process, which would hold its connection open after the
+ * worker it is re-sent to has closed it, so each is taken and closed.
+ */
+void DiscardUnreadSockets(int channel);
+
+/*
  * For the channel-passing commands, on a stream socket that may be in
  * either blocking mode: SendAll sends every byte, with passFd attached
  * to the first; ReceiveAll fills buf completely, taking a descriptor
@@ -275,8 +266,6 @@ int WaitReadable(int fd, int timeoutMs);
  */
 constexpr int kMaxEvents = 64;		/* Reported by one Poller::Wait. */
 
-struct PollSet;				/* Windows: WSAPoll's array. */
-
 class Poller {
 public:
     Poller();
@@ -289,8 +278,8 @@ public:
     int Wait(int timeoutMs, std::vector<uint64_t> &tokens);	/* 0/errno */
     void Close();
 private:
-    UniqueFd fd_;			/* Unix: the epoll descriptor. */
-    std::unique_ptr<PollSet> set_;
+    struct State;			/* The platform's own: epoll, WSAPoll. */
+    std::unique_ptr<State> state_;
 };
 
 /*
@@ -335,7 +324,8 @@ public:
     SignalBlock(const SignalBlock &) = delete;
     SignalBlock &operator=(const SignalBlock &) = delete;
 private:
-    alignas(8) unsigned char saved_[128];	/* A sigset_t, opaque here. */
+    struct Saved;			/* The platform's own: a signal mask. */
+    std::unique_ptr<Saved> saved_;
 };
 
 /*

@@ -12,6 +12,7 @@
 
 #include "ssDispatchTable.h"
 #include "ssHandshakes.h"
+#include "ssListen.h"
 #include "ssPlatform.h"
 #include "ssProxy.h"
 
@@ -68,6 +69,7 @@ struct ServerOptions {
     bool proxyFromSet = false;
     int proxyTimeoutMs = 5000;
 };
+
 /*
  * The server hands connections that must speak first (a PROXY header, a
  * JOIN) to its Handshakes, which gives them back finished through the

@@ -62,20 +62,8 @@ void
 CloseLink(std::unique_ptr<WorkerLink> link)
 {
     link->watch.Stop();
-    if (!kUnixFeatures && link->fd.Valid()) {
-	/*
-	 * A socket sent here but not read is a duplicate already made for
-	 * this process (WSADuplicateSocketW): take each and close it, or it
-	 * would hold its connection open after the worker that the
-	 * dispatcher re-sends it to has closed it.
-	 */
-
-	char buf[kMaxMessage];
-	UniqueFd unread;
-	while (ReceiveMessage(link->fd.Get(), buf, sizeof(buf), unread,
-		Blocking::No, PassedSocket::Take) > 0) {
-	    unread.Reset();
-	}
+    if (link->fd.Valid()) {
+	DiscardUnreadSockets(link->fd.Get());
     }
     {
 	Registry &r = Registry::Get();

@@ -8,6 +8,8 @@
 
 #include "ssPlatform.h"
 
+#include "ssListen.h"
+
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
@@ -208,6 +210,16 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
     }
     out = std::move(fd);
     return 0;
+}
+
+/* Nothing beyond the socket and its path. */
+struct ControlEndpoint::State {};
+
+ControlEndpoint::ControlEndpoint() = default;
+
+ControlEndpoint::~ControlEndpoint()
+{
+    CloseCopy();
 }
 
 int
@@ -502,6 +514,12 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     return n;
 }
 
+void
+DiscardUnreadSockets(int)
+{
+    /* The kernel closes descriptors still queued with the socket. */
+}
+
 static long
 ReceiveBytes(int fd, void *buf, size_t len, int flags)
 {
@@ -581,22 +599,34 @@ WaitReadable(int fd, int timeoutMs)
     return PollOne(fd, POLLIN, timeoutMs);
 }
 
-struct PollSet {};
+struct Poller::State {
+    UniqueFd epoll;
+};
 
 Poller::Poller() = default;
 Poller::~Poller() = default;
 
+/*
+ * Close --
+ *	Closes the epoll descriptor but keeps its (small) State: a forked
+ *	child closes its copy here, and freeing memory there could meet an
+ *	allocator lock another thread held at fork.
+ */
+
 void
 Poller::Close()
 {
-    fd_.Reset();
+    if (state_) {
+	state_->epoll.Reset();
+    }
 }
 
 int
 Poller::Open()
 {
-    fd_.Reset(epoll_create1(EPOLL_CLOEXEC));
-    return fd_.Valid() ? 0 : errno;
+    state_ = std::make_unique<State>();
+    state_->epoll.Reset(epoll_create1(EPOLL_CLOEXEC));
+    return state_->epoll.Valid() ? 0 : errno;
 }
 
 int
@@ -605,14 +635,14 @@ Poller::Add(int fd, uint64_t token)
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = token;
-    return epoll_ctl(fd_.Get(), EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+    return epoll_ctl(state_->epoll.Get(), EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
 void
 Poller::Remove(int fd)
 {
     epoll_event ev{};		/* Kernels before 2.6.9 want one. */
-    epoll_ctl(fd_.Get(), EPOLL_CTL_DEL, fd, &ev);
+    epoll_ctl(state_->epoll.Get(), EPOLL_CTL_DEL, fd, &ev);
 }
 
 int
@@ -620,7 +650,7 @@ Poller::Wait(int timeoutMs, std::vector<uint64_t> &tokens)
 {
     epoll_event events[kMaxEvents];
     tokens.clear();
-    int n = epoll_wait(fd_.Get(), events, kMaxEvents, timeoutMs);
+    int n = epoll_wait(state_->epoll.Get(), events, kMaxEvents, timeoutMs);
     if (n < 0) {
 	return errno;
     }
@@ -678,19 +708,20 @@ SharedPage::Map(size_t size)
     return 0;
 }
 
-static_assert(sizeof(sigset_t) <= 128, "SignalBlock::saved_ is too small");
+struct SignalBlock::Saved {
+    sigset_t mask;
+};
 
-SignalBlock::SignalBlock()
+SignalBlock::SignalBlock() : saved_(std::make_unique<Saved>())
 {
     sigset_t all;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, reinterpret_cast<sigset_t *>(saved_));
+    pthread_sigmask(SIG_SETMASK, &all, &saved_->mask);
 }
 
 SignalBlock::~SignalBlock()
 {
-    pthread_sigmask(SIG_SETMASK, reinterpret_cast<sigset_t *>(saved_),
-	    nullptr);
+    pthread_sigmask(SIG_SETMASK, &saved_->mask, nullptr);
 }
 
 bool
