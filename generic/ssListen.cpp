@@ -7,7 +7,7 @@
  *	(StartNetwork, BindListener) are in unix/ and win/.
  */
 
-#include "ssPlatform.h"
+#include "ssListen.h"
 
 #ifdef _WIN32
 #include <winsock2.h>

@@ -2,7 +2,8 @@
  * ssPlatform.h --
  *
  *	The one header between socketserver's platform-neutral code and the
- *	operating system. Everything here is implemented in unix/ and in win/.
+ *	operating system. Everything here is implemented in unix/ and in win/
+ *	(the shared socket code, which calls it, is in ssListen.h).
  *	Functions return 0 or an errno value; none throws, none touches a Tcl
  *	interp.
  *
@@ -92,38 +93,13 @@ struct Listener {
 };
 
 /*
- * The reason OpenListeners failed: an errno value, or a resolver failure
- * with its message.
- */
-struct ListenError {
-    int posixError = 0;
-    std::string resolverMessage;
-};
-
-/*
- * Resolves spec.host into spec.addresses, numeric, so that opening the
- * listeners later (under a lock) looks up no name. Every listener for
- * spec: on spec.addresses when there are any, else on what spec.host
- * resolves to then (generic/ssListen.cpp).
- */
-int ResolveListenHost(ListenSpec &spec, ListenError &error);
-int OpenListeners(const ListenSpec &spec, std::vector<Listener> &out,
-	ListenError &error);
-
-/*
- * What OpenListeners asks of the platform: starting its network stack
+ * What OpenListeners (ssListen.h) asks of the platform: starting its network stack
  * (once; Winsock), and one non-blocking, close-on-exec listening socket
  * bound to addr, which holds the port already. Return 0 or errno.
  */
 int StartNetwork();
 int BindListener(const sockaddr *addr, size_t len, const ListenSpec &spec,
 	Listener &out);
-
-/*
- * A socket address as numeric text, an IPv4-mapped IPv6 address written
- * as plain IPv4; sets port (generic/ssListen.cpp).
- */
-std::string FormatAddress(const sockaddr *addr, int &port);
 
 /*
  * A listening Unix-domain socket at path (SEQPACKET for the control
@@ -166,10 +142,10 @@ std::vector<int> SystemdListenFds();
  */
 class ControlEndpoint {
 public:
-    ControlEndpoint() = default;
+    ControlEndpoint();
     ControlEndpoint(const ControlEndpoint &) = delete;
     ControlEndpoint &operator=(const ControlEndpoint &) = delete;
-    ~ControlEndpoint() { CloseCopy(); }
+    ~ControlEndpoint();			/* CloseCopy. */
 
     int Open(const std::string &path, int mode);
     int Fd() const { return listener_.Get(); }
@@ -180,11 +156,10 @@ public:
     void CloseCopy();
 
 private:
+    struct State;		/* The platform's own (Windows: the file). */
     UniqueFd listener_;
     std::string path_;
-    SocketFile socketFile_;	/* Unix. */
-    std::string secret_;	/* Windows. */
-    [[maybe_unused]] void *file_ = nullptr;	/* Windows: the file's HANDLE. */
+    std::unique_ptr<State> state_;
 };
 
 /*
@@ -219,35 +194,59 @@ int MakeSeqpacketPair(UniqueFd &a, UniqueFd &b);
 int MakeStreamPair(UniqueFd &a, UniqueFd &b);
 
 /*
- * Sends one message, with passFd (or -1 for none) attached: as SCM_RIGHTS
- * on Unix; on Windows as the WSAPROTOCOL_INFOW of a duplicate made for
- * process receiverPid (the process that will receive the message), which
- * is why it is needed there. Never blocks and never raises SIGPIPE.
- * Returns 0 or errno.
+ * A descriptor to attach to a message: as SCM_RIGHTS on Unix; on Windows
+ * as the WSAPROTOCOL_INFOW of a duplicate made for process receiverPid
+ * (the process that will receive the message), which is why it is needed
+ * there. kNoFd attaches none.
  */
-int SendMessage(int sock, const void *data, size_t len, int passFd,
-	int receiverPid);
+struct PassFd {
+    int fd = -1;
+    int receiverPid = 0;
+};
+constexpr PassFd kNoFd{};
+
+/*
+ * Sends one message, with pass.fd attached (if any). Never blocks and
+ * never raises SIGPIPE. Returns 0 or errno.
+ */
+int SendMessage(int sock, const void *data, size_t len, PassFd pass);
 
 /*
  * SendMessage, but when the receiver's queue is full, waits (up to
  * timeoutMs in all) for room instead of failing with EAGAIN.
  */
-int SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int receiverPid, int timeoutMs);
+int SendMessageWaiting(int sock, const void *data, size_t len, PassFd pass,
+	int timeoutMs);
+
+/* Whether ReceiveMessage waits for a message. */
+enum class Blocking { No, Yes };
+
+/*
+ * Whether a channel may pass a socket. On Windows a passed socket is a
+ * description that names a handle, which only a trusted sender (the
+ * dispatcher, or this process) may give: with Refuse such a message is
+ * -EPROTO. On Unix the kernel has installed it already and it lands in
+ * fdOut either way, for the caller to refuse.
+ */
+enum class PassedSocket { Refuse, Take };
 
 /*
  * Receives one message. A passed descriptor lands in fdOut, close-on-exec.
- * blocking selects whether to wait. takeSocket says whether this channel
- * may pass one: on Windows a passed socket is a description that names a
- * handle, which only a trusted sender (the dispatcher, or this process)
- * may give, so otherwise the message is -EPROTO; on Unix the kernel has
- * installed it already and it lands in fdOut for the caller to refuse.
  * Returns the length (0: the peer has closed) or -errno: -EMFILE when a
  * descriptor was passed but this process had no room for it, -EMSGSIZE
  * for a message longer than cap, -EPROTO for a broken frame (Windows).
  */
 long ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking, bool takeSocket);
+	Blocking blocking, PassedSocket passed);
+
+/*
+ * Before a channel that sockets are passed over is closed: makes sure no
+ * socket still queued in it, unread, outlives it. On Unix the kernel
+ * closes those with the channel; on Windows each is a duplicate already
+ * made for this process, which would hold its connection open after the
+ * worker it is re-sent to has closed it, so each is taken and closed.
+ */
+void DiscardUnreadSockets(int channel);
 
 /*
  * For the channel-passing commands, on a stream socket in either blocking
@@ -285,8 +284,6 @@ int WaitReadable(int fd, int timeoutMs);
  */
 constexpr int kMaxEvents = 64;		/* Reported by one Poller::Wait. */
 
-struct PollSet;				/* Windows: WSAPoll's array. */
-
 class Poller {
 public:
     Poller();
@@ -299,8 +296,8 @@ public:
     int Wait(int timeoutMs, std::vector<uint64_t> &tokens);	/* 0/errno */
     void Close();
 private:
-    UniqueFd fd_;			/* Unix: the epoll descriptor. */
-    std::unique_ptr<PollSet> set_;
+    struct State;			/* The platform's own: epoll, WSAPoll. */
+    std::unique_ptr<State> state_;
 };
 
 /*
@@ -345,7 +342,8 @@ public:
     SignalBlock(const SignalBlock &) = delete;
     SignalBlock &operator=(const SignalBlock &) = delete;
 private:
-    alignas(8) unsigned char saved_[128];	/* A sigset_t, opaque here. */
+    struct Saved;			/* The platform's own: a signal mask. */
+    std::unique_ptr<Saved> saved_;
 };
 
 /*

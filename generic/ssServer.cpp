@@ -13,8 +13,8 @@
 
 #include "ssProtocol.h"
 
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <new>
 
 namespace socketserver {
@@ -26,10 +26,17 @@ constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
 /*
  * How long a process that connected to the control socket has to JOIN,
- * and how many may be waiting to at once (the rest are closed).
+ * and how many may be waiting to at once (the rest wait in the control
+ * socket's listen backlog until one of them is done).
  */
 constexpr std::chrono::milliseconds kJoinTimeout{5000};
 constexpr size_t kMaxJoinWaits = 64;
+
+/*
+ * How many connections may wait for their PROXY header at once: past
+ * it, the oldest is closed to make room (see Handshakes::AwaitHeader).
+ */
+constexpr size_t kMaxHeaderWaits = 256;
 
 /*
  * OpenSockets --
@@ -103,19 +110,45 @@ Server::OpenPoller()
     return err;
 }
 
+/* options with the defaults filled in that depend on this process. */
+static ServerOptions
+WithDefaults(ServerOptions options)
+{
+    if (options.allowUids.empty()) {
+	options.allowUids.push_back(ProcessUid());
+    }
+    if (!options.proxyFromSet) {
+	options.proxyFrom.Add("127.0.0.0/8");
+	options.proxyFrom.Add("::1");
+    }
+    return options;
+}
+
+/* The limits of the waits for a PROXY header and for a JOIN. */
+static Handshakes::Limits
+HandshakeLimits(const ServerOptions &options)
+{
+    Handshakes::Limits limits;
+    limits.headerTimeout = std::chrono::milliseconds(options.proxyTimeoutMs);
+    limits.maxHeaderWaits = kMaxHeaderWaits;
+    limits.joinTimeout = kJoinTimeout;
+    limits.maxJoinWaits = kMaxJoinWaits;
+    return limits;
+}
+
+Server::Server(PassKey, const ServerOptions &options)
+    : options_(WithDefaults(options)),
+      handshakes_(*this, poller_, control_, HandshakeLimits(options_),
+	      Handshakes::Tags{Token(Source::Header, 0),
+		      Token(Source::Joining, 0)})
+{
+}
+
 int
 Server::Open(const ServerOptions &options, std::unique_ptr<Server> &server,
 	ListenError &error)
 {
-    auto s = std::make_unique<Server>(PassKey{});
-    s->options_ = options;
-    if (s->options_.allowUids.empty()) {
-	s->options_.allowUids.push_back(ProcessUid());
-    }
-    if (!s->options_.proxyFromSet) {
-	s->options_.proxyFrom.Add("127.0.0.0/8");
-	s->options_.proxyFrom.Add("::1");
-    }
+    auto s = std::make_unique<Server>(PassKey{}, options);
     if (s->OpenSockets(error)) {
 	s->options_.unixPath.clear();	/* Removed, or not ours. */
 	s->ReleaseAdopted();
@@ -204,12 +237,7 @@ Server::CloseDispatcherCopies()
     for (auto &entry : workers_) {
 	entry.second.fd.Reset();
     }
-    for (auto &entry : headerWaits_) {
-	entry.second.conn.fd.Reset();
-    }
-    for (auto &entry : joinWaits_) {
-	entry.second.channel.Reset();
-    }
+    handshakes_.CloseCopies();
     table_.ForEachConn([](PendingConn &c) { c.fd.Reset(); });
 }
 
@@ -274,16 +302,17 @@ Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
 
 /*
  * CanAccept --
- *	Backpressure: accept only while more workers are ready than there
- *	are connections already on their way to one (re-sent, or waiting for
- *	their PROXY header).
+ *	Backpressure: accept only while a worker is ready and no connection
+ *	is waiting for one (re-sent, or its PROXY header done). Connections
+ *	still waiting for their header do not count: a worker is taken only
+ *	once a header is whole, so silent ones must not shut out the rest
+ *	(Handshakes bounds their number instead).
  */
 
 bool
 Server::CanAccept() const
 {
-    return !table_.HasPending()
-	    && table_.ReadyCount() > headerWaits_.size();
+    return !table_.HasPending() && table_.ReadyCount() > 0;
 }
 
 static int
@@ -298,29 +327,22 @@ MillisecondsUntil(Clock::time_point t)
  * PrepareWait --
  *	Brings the poll set in line with what the dispatcher can take now:
  *	the listeners only while a connection can be taken (backpressure),
- *	the registration and control sockets unless intake is paused.
- *	Returns the poll timeout: the nearest PROXY header deadline or end
- *	of a pause, or -1.
+ *	the registration socket unless intake is paused, the control socket
+ *	unless it is or as many processes as may are waiting to join.
+ *	Returns the poll timeout: the nearest PROXY header or JOIN deadline
+ *	or end of a pause, or -1.
  */
 
 int
 Server::PrepareWait()
 {
-    int timeoutMs = -1;
-    auto earliest = [&timeoutMs](Clock::time_point t) {
-	int ms = MillisecondsUntil(t);
-	timeoutMs = timeoutMs < 0 || ms < timeoutMs ? ms : timeoutMs;
-    };
-    for (const auto &entry : headerWaits_) {
-	earliest(entry.second.deadline);
-    }
-    for (const auto &entry : joinWaits_) {
-	earliest(entry.second.deadline);
-    }
+    Clock::time_point next = handshakes_.NextDeadline();
     bool paused = IntakePaused();
     if (paused) {
-	earliest(resumeAccept_);
+	next = std::min(next, resumeAccept_);
     }
+    int timeoutMs = next == Clock::time_point::max() ? -1
+	    : MillisecondsUntil(next);
     auto watch = [this](bool want, int fd, uint64_t token) {
 	if (want) {
 	    poller_.Add(fd, token);
@@ -335,13 +357,15 @@ Server::PrepareWait()
 	}
 	listening_ = listen;
     }
-    if (!paused != intake_) {
+    if (!paused != registering_) {
 	watch(!paused, regDispatcherEnd_.Get(),
 		Token(Source::Registration, 0));
-	if (control_.Valid()) {
-	    watch(!paused, control_.Fd(), Token(Source::Control, 0));
-	}
-	intake_ = !paused;
+	registering_ = !paused;
+    }
+    bool join = control_.Valid() && !paused && handshakes_.HasRoomToJoin();
+    if (join != joining_) {
+	watch(join, control_.Fd(), Token(Source::Control, 0));
+	joining_ = join;
     }
     return timeoutMs;
 }
@@ -419,16 +443,16 @@ Server::ServiceOnce(const std::vector<uint64_t> &tokens)
 	    ServiceWorker(ValueOf(token));
 	    break;
 	case Source::Header:
-	    ReadHeader(static_cast<int>(ValueOf(token)));
+	    handshakes_.ReadHeader(static_cast<int>(ValueOf(token)));
 	    break;
 	case Source::Joining:
-	    ReadJoin(static_cast<int>(ValueOf(token)));
+	    handshakes_.ReadJoin(static_cast<int>(ValueOf(token)));
 	    break;
 	case Source::Listener:
 	    break;		/* After re-sent connections, below. */
 	}
     }
-    ExpireWaits();
+    handshakes_.Expire(Clock::now());
     DispatchPending();
     for (uint64_t token : tokens) {
 	if (SourceOf(token) == Source::Listener) {
@@ -472,7 +496,7 @@ Server::ReceiveRegistrations()
 	char buf[kMaxMessage];
 	UniqueFd passed;
 	long n = ReceiveMessage(regDispatcherEnd_.Get(), buf, sizeof(buf),
-		passed, false, true);
+		passed, Blocking::No, PassedSocket::Take);
 	if (n == -EAGAIN || n == 0) {
 	    return;
 	}
@@ -494,15 +518,17 @@ Server::ReceiveRegistrations()
 /*
  * AcceptControl --
  *	A process connects to the control socket to join. Its connection
- *	waits (boundedly, watched like the rest, at most kMaxJoinWaits of
- *	them) for the JOIN message that says who it is; see ReadJoin. On
- *	Unix a process of a user -allowuid does not name is closed at once.
+ *	waits (boundedly, watched like the rest) for the JOIN message that
+ *	says who it is; see Handshakes::ReadJoin. Once kMaxJoinWaits wait,
+ *	the rest stay in the listen backlog until there is room, never
+ *	closed for it. On Unix a process of a user -allowuid does not name
+ *	is closed at once.
  */
 
 void
 Server::AcceptControl()
 {
-    for (;;) {
+    while (handshakes_.HasRoomToJoin()) {
 	UniqueFd channel;
 	std::string unused;
 	Accept got = AcceptOne(control_.Fd(), channel, unused);
@@ -512,65 +538,12 @@ Server::AcceptControl()
 	if (got == Accept::Skip) {
 	    continue;
 	}
-	int fd = channel.Get();
-	if (!control_.AllowsPeer(fd, options_.allowUids)) {
+	if (!control_.AllowsPeer(channel.Get(), options_.allowUids)) {
 	    counters_->refused++;	/* Unix: the kernel knows its uid. */
 	    continue;
 	}
-	if (joinWaits_.size() >= kMaxJoinWaits
-		|| poller_.Add(fd, Token(Source::Joining, fd)) != 0) {
-	    counters_->rejected++;	/* Too many silent, or unwatchable. */
-	    continue;
-	}
-	joinWaits_.emplace(fd, JoinWait{std::move(channel),
-		Clock::now() + kJoinTimeout});
+	handshakes_.AwaitJoin(std::move(channel));
     }
-}
-
-/*
- * ReadJoin --
- *	A joining process's JOIN has arrived (or its connection ended). If
- *	its credential is allowed (on Windows, the secret; on Unix its uid
- *	was checked at accept), it is told WELCOME and the connection becomes its private channel;
- *	otherwise the connection closes and the peer sees end-of-file.
- */
-
-void
-Server::ReadJoin(int fd)
-{
-    auto it = joinWaits_.find(fd);
-    if (it == joinWaits_.end()) {
-	return;
-    }
-    char buf[kMaxMessage];
-    UniqueFd passed;
-    long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false, false);
-    if (n == -EAGAIN) {
-	return;
-    }
-    UniqueFd channel = std::move(it->second.channel);
-    DropJoinWait(fd);
-    Message msg;
-    if (n <= 0 || passed.Valid() || !Message::Parse(buf, n, msg)
-	    || msg.header.type != MsgType::Join) {
-	counters_->rejected += n == 0 ? 0 : 1;	/* Garbage, not a hang-up. */
-	return;
-    }
-    if (!control_.AllowsCredential(msg.Text())) {
-	counters_->refused++;
-	return;
-    }
-    Message welcome = Message::Make(MsgType::Welcome);
-    if (SendMessage(fd, welcome.Data(), welcome.Size(), -1, 0) == 0) {
-	AddWorker(std::move(channel), static_cast<int>(msg.header.pid));
-    }
-}
-
-void
-Server::DropJoinWait(int fd)
-{
-    poller_.Remove(fd);
-    joinWaits_.erase(fd);
 }
 
 /*
@@ -590,7 +563,8 @@ Server::ServiceWorker(WorkerId id)
     for (;;) {
 	char buf[kMaxMessage];
 	UniqueFd passed;
-	long n = ReceiveMessage(fd, buf, sizeof(buf), passed, false, false);
+	long n = ReceiveMessage(fd, buf, sizeof(buf), passed, Blocking::No,
+		PassedSocket::Refuse);
 	if (n == -EAGAIN) {
 	    return;
 	}
@@ -602,6 +576,7 @@ Server::ServiceWorker(WorkerId id)
 	    std::optional<PendingConn> conn = table_.Ack(id);
 	    ok = conn.has_value();
 	    if (ok) {
+		conn->fd.Reset();	/* Once ACKed, we close our copy. */
 		counters_->acked++;
 	    }
 	} else {
@@ -643,7 +618,7 @@ Server::Dispatch(PendingConn conn)
 	msg.SetText(conn.peer);
 	const WorkerChannel &worker = workers_.at(*id);
 	if (SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
-		conn.fd.Get(), worker.pid) != 0) {
+		PassFd{conn.fd.Get(), worker.pid}) != 0) {
 	    DropWorker(*id);
 	    continue;
 	}
@@ -696,115 +671,10 @@ Server::AcceptFrom(const Listener &listener)
 		counters_->proxyErrors++;
 		continue;	/* Not a trusted proxy: closed. */
 	    }
-	    int fd = conn.fd.Get();
-	    if (poller_.Add(fd, Token(Source::Header, fd)) != 0) {
-		counters_->proxyErrors++;
-		continue;	/* Cannot watch it: closed. */
-	    }
-	    headerWaits_.emplace(fd, HeaderWait{std::move(conn), Clock::now()
-		    + std::chrono::milliseconds(options_.proxyTimeoutMs), {}});
+	    handshakes_.AwaitHeader(std::move(conn));
 	    continue;
 	}
 	Dispatch(std::move(conn));
-    }
-}
-
-/*
- * ReadHeader --
- *	Reads what has arrived of a waiting connection's PROXY header, never
- *	a byte beyond it: it peeks, and takes bytes only when the parser says
- *	they are all header (an incomplete prefix, or exactly a whole header),
- *	so the handler's stream starts right after the header, and a slow
- *	proxy does not leave unread bytes that would wake poll() at once
- *	again. Once the header is whole, the original client's address
- *	replaces the proxy's and the connection is dispatched. A malformed
- *	header, or the peer closing first, drops the connection.
- */
-
-void
-Server::ReadHeader(int fd)
-{
-    auto it = headerWaits_.find(fd);
-    if (it == headerWaits_.end()) {
-	return;
-    }
-    HeaderWait &h = it->second;
-    uint8_t buf[kMaxProxyHeader];
-    size_t have = h.got.size();
-    std::memcpy(buf, h.got.data(), have);
-    long n = PeekBytes(h.conn.fd.Get(), buf + have, sizeof(buf) - have);
-    if (n == -EAGAIN) {
-	return;
-    }
-    ProxyHeader header;
-    ProxyStatus status = n > 0 ? ParseProxyHeader(buf, have + n, header)
-	    : ProxyStatus::Invalid;
-    size_t take = status == ProxyStatus::Done ? header.headerLen - have
-	    : static_cast<size_t>(n > 0 ? n : 0);
-    if (status != ProxyStatus::Invalid
-	    && ReadBytes(h.conn.fd.Get(), buf + have, take)
-		    != static_cast<long>(take)) {
-	status = ProxyStatus::Invalid;
-    }
-    if (status == ProxyStatus::NeedMore) {
-	h.got.append(reinterpret_cast<char *>(buf + have), take);
-	return;
-    }
-    PendingConn conn = std::move(h.conn);
-    DropHeaderWait(fd);
-    if (status == ProxyStatus::Invalid) {
-	counters_->proxyErrors++;
-	return;			/* conn closes here. */
-    }
-    if (header.hasAddress) {
-	conn.peer = header.address + " " + std::to_string(header.port);
-    }
-    Dispatch(std::move(conn));
-}
-
-/*
- * DropHeaderWait --
- *	Stops watching a header-waiting connection and forgets it (closing
- *	it, unless its descriptor was moved out first).
- */
-
-void
-Server::DropHeaderWait(int fd)
-{
-    poller_.Remove(fd);
-    headerWaits_.erase(fd);
-}
-
-/* The descriptors of those waits (by fd) whose deadline has passed. */
-template <typename Waits>
-static std::vector<int>
-LateOnes(const Waits &waits, Clock::time_point now)
-{
-    std::vector<int> late;
-    for (const auto &entry : waits) {
-	if (entry.second.deadline <= now) {
-	    late.push_back(entry.first);
-	}
-    }
-    return late;
-}
-
-/*
- * ExpireWaits --
- *	Closes connections whose PROXY header, or whose JOIN, is late.
- */
-
-void
-Server::ExpireWaits()
-{
-    Clock::time_point now = Clock::now();
-    for (int fd : LateOnes(headerWaits_, now)) {
-	DropHeaderWait(fd);
-	counters_->proxyErrors++;
-    }
-    for (int fd : LateOnes(joinWaits_, now)) {
-	DropJoinWait(fd);
-	counters_->rejected++;
     }
 }
 
@@ -813,7 +683,43 @@ Server::Publish()
 {
     counters_->workers.store(table_.WorkerCount());
     counters_->ready.store(table_.ReadyCount());
-    counters_->pending.store(table_.PendingCount() + headerWaits_.size());
+    counters_->pending.store(table_.PendingCount()
+	    + handshakes_.HeaderWaits());
+}
+
+/* A header is whole: the connection goes to a worker. */
+void
+Server::HeaderRead(PendingConn conn)
+{
+    Dispatch(std::move(conn));
+}
+
+/* A process has joined: its channel is a new worker's. */
+void
+Server::Joined(UniqueFd channel, int pid)
+{
+    AddWorker(std::move(channel), pid);
+}
+
+/* A connection that broke off its handshake is counted. */
+void
+Server::Failed(Handshakes::Failure why)
+{
+    switch (why) {
+    case Handshakes::Failure::BadHeader:
+    case Handshakes::Failure::LateHeader:
+    case Handshakes::Failure::DroppedHeader:
+    case Handshakes::Failure::UnwatchedHeader:
+	counters_->proxyErrors++;
+	break;
+    case Handshakes::Failure::BadJoin:
+    case Handshakes::Failure::LateJoin:
+	counters_->rejected++;
+	break;
+    case Handshakes::Failure::RefusedJoin:
+	counters_->refused++;
+	break;
+    }
 }
 
 } // namespace socketserver

@@ -11,6 +11,8 @@
 #define SS_SERVER_H
 
 #include "ssDispatchTable.h"
+#include "ssHandshakes.h"
+#include "ssListen.h"
 #include "ssPlatform.h"
 #include "ssProxy.h"
 
@@ -48,13 +50,6 @@ struct Counters {
 static_assert(std::atomic<uint64_t>::is_always_lock_free,
 	"counters are shared across processes");
 
-/* An accepted connection on its way to a worker. */
-struct PendingConn {
-    UniqueFd fd;
-    std::string peer;		/* "address port" */
-    int sends = 0;
-};
-
 /*
  * Everything `server` can be asked for: where to listen (TCP by address
  * and port, a Unix-domain path, or an adopted descriptor), the control
@@ -74,10 +69,16 @@ struct ServerOptions {
     bool proxyFromSet = false;
     int proxyTimeoutMs = 5000;
 };
-class Server {
+
+/*
+ * The server hands connections that must speak first (a PROXY header, a
+ * JOIN) to its Handshakes, which gives them back finished through the
+ * Sink interface.
+ */
+class Server : private Handshakes::Sink {
     struct PassKey {};
 public:
-    explicit Server(PassKey) {}
+    Server(PassKey, const ServerOptions &options);
     /*
      * Binds and listens now, in the calling thread, then starts the
      * dispatcher. Returns 0 with server set, or an errno / resolver
@@ -133,17 +134,6 @@ private:
     static uint64_t ValueOf(uint64_t token) {
 	return token & ((uint64_t(1) << 56) - 1);
     }
-    /* A connection whose PROXY header has not fully arrived. */
-    struct HeaderWait {
-	PendingConn conn;
-	std::chrono::steady_clock::time_point deadline;
-	std::string got;	/* Header bytes already read. */
-    };
-    /* A control connection whose JOIN has not arrived yet. */
-    struct JoinWait {
-	UniqueFd channel;
-	std::chrono::steady_clock::time_point deadline;
-    };
     /* A registered worker's private channel and process. */
     struct WorkerChannel {
 	UniqueFd fd;
@@ -159,8 +149,6 @@ private:
     void ServiceOnce(const std::vector<uint64_t> &tokens);
     void ReceiveRegistrations();
     void AcceptControl();
-    void ReadJoin(int fd);
-    void DropJoinWait(int fd);
     void AddWorker(UniqueFd channel, int pid);
     void ServiceWorker(WorkerId id);
     void DropWorker(WorkerId id);
@@ -170,21 +158,23 @@ private:
     enum class Accept { Accepted, Skip, Stop };
     Accept AcceptOne(int fd, UniqueFd &conn, std::string &peer);
     void PauseIntake();
-    void ReadHeader(int fd);
-    void DropHeaderWait(int fd);
-    void ExpireWaits();
     void Publish();
     bool IntakePaused() const;
     bool CanAccept() const;
+
+    /* Handshakes::Sink. */
+    void HeaderRead(PendingConn conn) override;
+    void Joined(UniqueFd channel, int pid) override;
+    void Failed(Handshakes::Failure why) override;
 
     ServerOptions options_;
     std::vector<Listener> listeners_;
     ControlEndpoint control_;
     Poller poller_;
     bool listening_ = false;	/* Listeners are in the poll set. */
-    bool intake_ = false;	/* Registration, control socket are. */
-    std::unordered_map<int, HeaderWait> headerWaits_;	/* By fd. */
-    std::unordered_map<int, JoinWait> joinWaits_;	/* By fd. */
+    bool registering_ = false;	/* The registration socket is. */
+    bool joining_ = false;	/* The control socket is. */
+    Handshakes handshakes_;
     std::vector<std::string> addresses_;
     int port_ = 0;
     int ownerPid_ = 0;

@@ -63,20 +63,8 @@ void
 CloseLink(std::unique_ptr<WorkerLink> link)
 {
     link->watch.Stop();
-    if (!kUnixFeatures && link->fd.Valid()) {
-	/*
-	 * A socket sent here but not read is a duplicate already made for
-	 * this process (WSADuplicateSocketW): take each and close it, or it
-	 * would hold its connection open after the worker that the
-	 * dispatcher re-sends it to has closed it.
-	 */
-
-	char buf[kMaxMessage];
-	UniqueFd unread;
-	while (ReceiveMessage(link->fd.Get(), buf, sizeof(buf), unread, false,
-		true) > 0) {
-	    unread.Reset();
-	}
+    if (link->fd.Valid()) {
+	DiscardUnreadSockets(link->fd.Get());
     }
     {
 	Registry &r = Registry::Get();
@@ -196,7 +184,7 @@ RegisterWithServer(int registration, WorkerLink *link)
     if (!err) {
 	Message msg = Message::Make(MsgType::Register, link->pid);
 	err = SendMessageWaiting(registration, msg.Data(), msg.Size(),
-		dispatcherEnd.Get(), ProcessId(), kRegisterTimeoutMs);
+		PassFd{dispatcherEnd.Get(), ProcessId()}, kRegisterTimeoutMs);
     }
     return err;
 }
@@ -257,7 +245,7 @@ JoinThroughControl(const WorkerTarget &target, int pid, UniqueFd &fd,
     }
     Message join = Message::Make(MsgType::Join, pid);
     join.SetText(credential);
-    err = SendMessageWaiting(fd.Get(), join.Data(), join.Size(), -1, 0,
+    err = SendMessageWaiting(fd.Get(), join.Data(), join.Size(), kNoFd,
 	    kRegisterTimeoutMs);
     if (err == EPIPE || err == ECONNRESET) {
 	return EACCES;		/* Closed on us before we asked. */
@@ -273,8 +261,8 @@ JoinThroughControl(const WorkerTarget &target, int pid, UniqueFd &fd,
     }
     char buf[kMaxMessage];
     UniqueFd unused;
-    long n = ReceiveMessage(fd.Get(), buf, sizeof(buf), unused, false,
-	    false);
+    long n = ReceiveMessage(fd.Get(), buf, sizeof(buf), unused, Blocking::No,
+	    PassedSocket::Refuse);
     Message msg;
     if (n > 0 && Message::Parse(buf, n, msg)
 	    && msg.header.type == MsgType::Welcome) {
@@ -391,7 +379,7 @@ int
 SendReady(WorkerLink *link)
 {
     Message msg = Message::Make(MsgType::Ready);
-    int err = SendMessage(link->fd.Get(), msg.Data(), msg.Size(), -1, 0);
+    int err = SendMessage(link->fd.Get(), msg.Data(), msg.Size(), kNoFd);
     if (!err) {
 	link->armed = true;
     }
@@ -508,8 +496,8 @@ ServiceLink(ClientData clientData)
 
     char buf[kMaxMessage];
     UniqueFd conn;
-    long n = ReceiveMessage(link->fd.Get(), buf, sizeof(buf), conn, false,
-	    true);
+    long n = ReceiveMessage(link->fd.Get(), buf, sizeof(buf), conn,
+	    Blocking::No, PassedSocket::Take);
     if (n == -EAGAIN) {
 	return;
     }
@@ -540,7 +528,7 @@ ServiceLink(ClientData clientData)
     }
 
     Message ack = Message::Make(MsgType::Ack);
-    SendMessage(link->fd.Get(), ack.Data(), ack.Size(), -1, 0);
+    SendMessage(link->fd.Get(), ack.Data(), ack.Size(), kNoFd);
     link->armed = false;
     Tcl_Obj *handler = link->handler;
     Tcl_IncrRefCount(handler);

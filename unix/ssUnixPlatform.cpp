@@ -8,6 +8,8 @@
 
 #include "ssPlatform.h"
 
+#include "ssListen.h"
+
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
@@ -212,10 +214,22 @@ OpenUnixListener(const std::string &path, bool seqpacket, int mode,
     return 0;
 }
 
+/* Which socket file Open made, so that Remove removes only that one. */
+struct ControlEndpoint::State {
+    SocketFile file;
+};
+
+ControlEndpoint::ControlEndpoint() : state_(std::make_unique<State>()) {}
+
+ControlEndpoint::~ControlEndpoint()
+{
+    CloseCopy();
+}
+
 int
 ControlEndpoint::Open(const std::string &path, int mode)
 {
-    int err = OpenUnixListener(path, true, mode, 0, listener_, socketFile_);
+    int err = OpenUnixListener(path, true, mode, 0, listener_, state_->file);
     if (!err) {
 	path_ = path;
     }
@@ -249,10 +263,10 @@ ControlEndpoint::Remove()
 {
     if (listener_.Valid()) {
 	listener_.Reset();
-	RemoveSocketFile(path_, socketFile_);
+	RemoveSocketFile(path_, state_->file);
     }
     path_.clear();
-    socketFile_ = SocketFile();
+    state_->file = SocketFile();
 }
 
 void
@@ -427,20 +441,20 @@ SendWithFd(int sock, const void *data, size_t len, int passFd, int flags)
 }
 
 int
-SendMessage(int sock, const void *data, size_t len, int passFd, int)
+SendMessage(int sock, const void *data, size_t len, PassFd pass)
 {
-    long n = SendWithFd(sock, data, len, passFd, MSG_DONTWAIT);
+    long n = SendWithFd(sock, data, len, pass.fd, MSG_DONTWAIT);
     return n < 0 ? static_cast<int>(-n) : 0;
 }
 
 int
-SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int receiverPid, int timeoutMs)
+SendMessageWaiting(int sock, const void *data, size_t len, PassFd pass,
+	int timeoutMs)
 {
     auto deadline = std::chrono::steady_clock::now()
 	    + std::chrono::milliseconds(timeoutMs);
     for (;;) {
-	int err = SendMessage(sock, data, len, passFd, receiverPid);
+	int err = SendMessage(sock, data, len, pass);
 	if (err != EAGAIN) {
 	    return err;
 	}
@@ -458,7 +472,7 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 long
 ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking, bool)
+	Blocking blocking, PassedSocket)
 {
     iovec iov{buf, cap};
     msghdr msg{};
@@ -470,7 +484,7 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     ssize_t n;
     do {
 	n = recvmsg(sock, &msg,
-		MSG_CMSG_CLOEXEC | (blocking ? 0 : MSG_DONTWAIT));
+		MSG_CMSG_CLOEXEC | (blocking == Blocking::Yes ? 0 : MSG_DONTWAIT));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
 	return -errno;
@@ -504,6 +518,12 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
 	return -EMSGSIZE;
     }
     return n;
+}
+
+void
+DiscardUnreadSockets(int)
+{
+    /* The kernel closes descriptors still queued with the socket. */
 }
 
 static long
@@ -583,7 +603,8 @@ ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut, int timeoutMs)
     size_t got = 0;
     while (got < len) {
 	UniqueFd fd;
-	long n = ReceiveMessage(sock, p + got, len - got, fd, false, true);
+	long n = ReceiveMessage(sock, p + got, len - got, fd, Blocking::Yes,
+		PassedSocket::Take);
 	if (fd.Valid() && !fdOut.Valid()) {
 	    fdOut = std::move(fd);
 	}
@@ -615,22 +636,34 @@ WaitReadable(int fd, int timeoutMs)
     return PollOne(fd, POLLIN, timeoutMs);
 }
 
-struct PollSet {};
+struct Poller::State {
+    UniqueFd epoll;
+};
 
 Poller::Poller() = default;
 Poller::~Poller() = default;
 
+/*
+ * Close --
+ *	Closes the epoll descriptor but keeps its (small) State: a forked
+ *	child closes its copy here, and freeing memory there could meet an
+ *	allocator lock another thread held at fork.
+ */
+
 void
 Poller::Close()
 {
-    fd_.Reset();
+    if (state_) {
+	state_->epoll.Reset();
+    }
 }
 
 int
 Poller::Open()
 {
-    fd_.Reset(epoll_create1(EPOLL_CLOEXEC));
-    return fd_.Valid() ? 0 : errno;
+    state_ = std::make_unique<State>();
+    state_->epoll.Reset(epoll_create1(EPOLL_CLOEXEC));
+    return state_->epoll.Valid() ? 0 : errno;
 }
 
 int
@@ -639,14 +672,14 @@ Poller::Add(int fd, uint64_t token)
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = token;
-    return epoll_ctl(fd_.Get(), EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
+    return epoll_ctl(state_->epoll.Get(), EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
 void
 Poller::Remove(int fd)
 {
     epoll_event ev{};		/* Kernels before 2.6.9 want one. */
-    epoll_ctl(fd_.Get(), EPOLL_CTL_DEL, fd, &ev);
+    epoll_ctl(state_->epoll.Get(), EPOLL_CTL_DEL, fd, &ev);
 }
 
 int
@@ -654,7 +687,7 @@ Poller::Wait(int timeoutMs, std::vector<uint64_t> &tokens)
 {
     epoll_event events[kMaxEvents];
     tokens.clear();
-    int n = epoll_wait(fd_.Get(), events, kMaxEvents, timeoutMs);
+    int n = epoll_wait(state_->epoll.Get(), events, kMaxEvents, timeoutMs);
     if (n < 0) {
 	return errno;
     }
@@ -712,19 +745,20 @@ SharedPage::Map(size_t size)
     return 0;
 }
 
-static_assert(sizeof(sigset_t) <= 128, "SignalBlock::saved_ is too small");
+struct SignalBlock::Saved {
+    sigset_t mask;
+};
 
-SignalBlock::SignalBlock()
+SignalBlock::SignalBlock() : saved_(std::make_unique<Saved>())
 {
     sigset_t all;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, reinterpret_cast<sigset_t *>(saved_));
+    pthread_sigmask(SIG_SETMASK, &all, &saved_->mask);
 }
 
 SignalBlock::~SignalBlock()
 {
-    pthread_sigmask(SIG_SETMASK, reinterpret_cast<sigset_t *>(saved_),
-	    nullptr);
+    pthread_sigmask(SIG_SETMASK, &saved_->mask, nullptr);
 }
 
 bool

@@ -22,6 +22,7 @@
 #include <bcrypt.h>
 #undef SendMessage		/* windows.h: SendMessageW, not ours. */
 
+#include "ssListen.h"
 #include "ssPlatform.h"
 
 #include <cerrno>
@@ -584,6 +585,19 @@ CreateControlFile(const std::wstring &path, HANDLE &file)
     return EADDRINUSE;
 }
 
+/* The secret joiners must present, and the open control file. */
+struct ControlEndpoint::State {
+    std::string secret;
+    HANDLE file = nullptr;
+};
+
+ControlEndpoint::ControlEndpoint() = default;
+
+ControlEndpoint::~ControlEndpoint()
+{
+    CloseCopy();
+}
+
 /*
  * ControlEndpoint::Open --
  *	Listens on a loopback port, then writes the port and a fresh secret
@@ -594,9 +608,10 @@ int
 ControlEndpoint::Open(const std::string &path, int)
 {
     int port;
+    auto state = std::make_unique<State>();
     int err = LoopbackListener(listener_, port, SOMAXCONN);
     if (!err) {
-	err = MakeSecret(secret_);
+	err = MakeSecret(state->secret);
     }
     HANDLE file = INVALID_HANDLE_VALUE;
     if (!err) {
@@ -608,7 +623,7 @@ ControlEndpoint::Open(const std::string &path, int)
     }
     char line[160];
     int len = std::snprintf(line, sizeof(line), "%s %d %s\n", kControlTag,
-	    port, secret_.c_str());
+	    port, state->secret.c_str());
     DWORD written = 0;
     if (!WriteFile(file, line, static_cast<DWORD>(len), &written, nullptr)
 	    || written != static_cast<DWORD>(len)) {
@@ -618,7 +633,8 @@ ControlEndpoint::Open(const std::string &path, int)
 	return err ? err : EIO;
     }
     FlushFileBuffers(file);
-    file_ = file;
+    state->file = file;
+    state_ = std::move(state);
     path_ = path;
     return 0;
 }
@@ -632,12 +648,14 @@ ControlEndpoint::AllowsPeer(int, const std::vector<int> &) const
 bool
 ControlEndpoint::AllowsCredential(const std::string &presented) const
 {
-    if (secret_.empty() || presented.size() != secret_.size()) {
+    if (!state_ || state_->secret.empty()
+	    || presented.size() != state_->secret.size()) {
 	return false;
     }
+    const std::string &secret = state_->secret;
     unsigned char diff = 0;		/* Constant time. */
-    for (size_t i = 0; i < secret_.size(); i++) {
-	diff |= static_cast<unsigned char>(presented[i] ^ secret_[i]);
+    for (size_t i = 0; i < secret.size(); i++) {
+	diff |= static_cast<unsigned char>(presented[i] ^ secret[i]);
     }
     return diff == 0;
 }
@@ -652,12 +670,11 @@ void
 ControlEndpoint::CloseCopy()
 {
     listener_.Reset();
-    if (file_) {
-	CloseHandle(static_cast<HANDLE>(file_));
-	file_ = nullptr;
+    if (state_ && state_->file) {
+	CloseHandle(state_->file);
     }
+    state_.reset();
     path_.clear();
-    secret_.clear();
 }
 
 /*
@@ -754,9 +771,9 @@ MakeStreamPair(UniqueFd &a, UniqueFd &b)
 }
 
 int
-SendMessage(int sock, const void *data, size_t len, int passFd,
-	int receiverPid)
+SendMessage(int sock, const void *data, size_t len, PassFd pass)
 {
+    int passFd = pass.fd;
     if (len > kMaxFrameMessage) {
 	return EMSGSIZE;
     }
@@ -767,8 +784,8 @@ SendMessage(int sock, const void *data, size_t len, int passFd,
     size_t total = sizeof(h) + len;
     if (passFd >= 0) {
 	WSAPROTOCOL_INFOW info;
-	if (WSADuplicateSocketW(Sock(passFd), static_cast<DWORD>(receiverPid),
-		&info)) {
+	if (WSADuplicateSocketW(Sock(passFd),
+		static_cast<DWORD>(pass.receiverPid), &info)) {
 	    return LastError();
 	}
 	std::memcpy(frame + total, &info, sizeof(info));
@@ -778,12 +795,12 @@ SendMessage(int sock, const void *data, size_t len, int passFd,
 }
 
 int
-SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
-	int receiverPid, int timeoutMs)
+SendMessageWaiting(int sock, const void *data, size_t len, PassFd pass,
+	int timeoutMs)
 {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
     for (;;) {
-	int err = SendMessage(sock, data, len, passFd, receiverPid);
+	int err = SendMessage(sock, data, len, pass);
 	if (err != EAGAIN) {
 	    return err;
 	}
@@ -800,11 +817,12 @@ SendMessageWaiting(int sock, const void *data, size_t len, int passFd,
 
 long
 ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
-	bool blocking, bool takeSocket)
+	Blocking blocking, PassedSocket passed)
 {
     char frame[kMaxFrame];
     long n;
-    while ((n = ReceiveFrame(sock, frame)) == -EAGAIN && blocking) {
+    while ((n = ReceiveFrame(sock, frame)) == -EAGAIN
+	    && blocking == Blocking::Yes) {
 	int err = WaitFor(sock, false, -1);
 	if (err) {
 	    return -err;
@@ -816,7 +834,7 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     FrameHeader h;
     std::memcpy(&h, frame, sizeof(h));
     fdOut.Reset();
-    if (h.hasSocket && !takeSocket) {
+    if (h.hasSocket && passed == PassedSocket::Refuse) {
 	return -EPROTO;		/* Never adopt a handle an untrusted peer names. */
     }
     if (h.hasSocket) {
@@ -830,6 +848,17 @@ ReceiveMessage(int sock, void *buf, size_t cap, UniqueFd &fdOut,
     }
     std::memcpy(buf, frame + sizeof(h), h.length);
     return static_cast<long>(h.length);
+}
+
+void
+DiscardUnreadSockets(int channel)
+{
+    char buf[kMaxFrameMessage];
+    UniqueFd unread;
+    while (ReceiveMessage(channel, buf, sizeof(buf), unread, Blocking::No,
+	    PassedSocket::Take) > 0) {
+	unread.Reset();
+    }
 }
 
 /*
@@ -874,7 +903,7 @@ WaitReadable(int fd, int timeoutMs)
  * reports, none waits behind the others for long.
  */
 
-struct PollSet {
+struct Poller::State {
     std::vector<WSAPOLLFD> fds;
     std::vector<uint64_t> tokens;
     size_t start = 0;
@@ -890,8 +919,8 @@ Poller::Open()
     if (err) {
 	return err;
     }
-    set_ = std::make_unique<PollSet>();
-    set_->fds.reserve(kMaxEvents);
+    state_ = std::make_unique<State>();
+    state_->fds.reserve(kMaxEvents);
     return 0;
 }
 
@@ -901,18 +930,18 @@ Poller::Add(int fd, uint64_t token)
     WSAPOLLFD p{};
     p.fd = Sock(fd);
     p.events = POLLRDNORM;
-    set_->fds.push_back(p);
-    set_->tokens.push_back(token);
+    state_->fds.push_back(p);
+    state_->tokens.push_back(token);
     return 0;
 }
 
 void
 Poller::Remove(int fd)
 {
-    for (size_t i = 0; i < set_->fds.size(); i++) {
-	if (set_->fds[i].fd == Sock(fd)) {
-	    set_->fds.erase(set_->fds.begin() + i);
-	    set_->tokens.erase(set_->tokens.begin() + i);
+    for (size_t i = 0; i < state_->fds.size(); i++) {
+	if (state_->fds[i].fd == Sock(fd)) {
+	    state_->fds.erase(state_->fds.begin() + i);
+	    state_->tokens.erase(state_->tokens.begin() + i);
 	    return;
 	}
     }
@@ -922,27 +951,27 @@ int
 Poller::Wait(int timeoutMs, std::vector<uint64_t> &tokens)
 {
     tokens.clear();
-    std::vector<WSAPOLLFD> &fds = set_->fds;
+    std::vector<WSAPOLLFD> &fds = state_->fds;
     int n = WSAPoll(fds.data(), static_cast<ULONG>(fds.size()), timeoutMs);
     if (n < 0) {
 	return LastError();
     }
     size_t count = fds.size();
     for (size_t k = 0; k < count && tokens.size() < kMaxEvents; k++) {
-	size_t i = (set_->start + k) % count;
+	size_t i = (state_->start + k) % count;
 	if (fds[i].revents & (POLLRDNORM | POLLHUP | POLLERR | POLLNVAL)) {
-	    tokens.push_back(set_->tokens[i]);
+	    tokens.push_back(state_->tokens[i]);
 	}
 	fds[i].revents = 0;
     }
-    set_->start = count ? (set_->start + 1) % count : 0;
+    state_->start = count ? (state_->start + 1) % count : 0;
     return 0;
 }
 
 void
 Poller::Close()
 {
-    set_.reset();
+    state_.reset();
 }
 
 int
@@ -988,7 +1017,9 @@ SharedPage::Map(size_t size)
 }
 
 /* Windows delivers no signals to threads: nothing to block. */
-SignalBlock::SignalBlock() : saved_{} {}
+struct SignalBlock::Saved {};
+
+SignalBlock::SignalBlock() {}
 SignalBlock::~SignalBlock() {}
 
 bool

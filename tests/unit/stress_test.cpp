@@ -117,14 +117,15 @@ Register(const Server &server, UniqueFd &chan)
     Message msg = Message::Make(MsgType::Register,
 	    static_cast<uint32_t>(ProcessId()));
     return SendMessageWaiting(server.RegistrationFd(), msg.Data(),
-	    msg.Size(), theirs.Get(), ProcessId(), kTimeoutSeconds * 1000);
+	    msg.Size(), PassFd{theirs.Get(), ProcessId()},
+	    kTimeoutSeconds * 1000);
 }
 
 int
 Send(int chan, MsgType type)
 {
     Message msg = Message::Make(type);
-    return SendMessage(chan, msg.Data(), msg.Size(), -1, 0);
+    return SendMessage(chan, msg.Data(), msg.Size(), kNoFd);
 }
 
 /*
@@ -207,7 +208,8 @@ WorkerLoop(const Server &server, int index, std::function<Fate()> decide,
 	}
 	char buf[kMaxMessage];
 	UniqueFd conn;
-	long n = ReceiveMessage(chan.Get(), buf, sizeof(buf), conn, true, true);
+	long n = ReceiveMessage(chan.Get(), buf, sizeof(buf), conn,
+		Blocking::Yes, PassedSocket::Take);
 	if (n <= 0) {
 	    return;			/* The server has gone (or timeout). */
 	}
@@ -225,7 +227,8 @@ WorkerLoop(const Server &server, int index, std::function<Fate()> decide,
 	    /* The dispatcher drops this worker: end-of-file, then leave. */
 	    char rest[kMaxMessage];
 	    UniqueFd none;
-	    ReceiveMessage(chan.Get(), rest, sizeof(rest), none, true, true);
+	    ReceiveMessage(chan.Get(), rest, sizeof(rest), none, Blocking::Yes,
+		    PassedSocket::Take);
 	    conn.Reset();
 	    chan.Reset();
 	    tally.violated++;
@@ -491,7 +494,7 @@ TEST(DispatcherStress, GarbageOnTheRegistrationSocket)
 		break;
 	    }
 	    if (SendMessageWaiting(s.RegistrationFd(), msg.Data(), msg.Size(),
-		    passFd, ProcessId(), kTimeoutSeconds * 1000) == 0) {
+		    PassFd{passFd, ProcessId()}, kTimeoutSeconds * 1000) == 0) {
 		sent++;
 	    }
 	}
