@@ -603,7 +603,7 @@ ReceiveAll(int sock, void *buf, size_t len, UniqueFd &fdOut, int timeoutMs)
     size_t got = 0;
     while (got < len) {
 	UniqueFd fd;
-	long n = ReceiveMessage(sock, p + got, len - got, fd, Blocking::Yes,
+	long n = ReceiveMessage(sock, p + got, len - got, fd, Blocking::No,
 		PassedSocket::Take);
 	if (fd.Valid() && !fdOut.Valid()) {
 	    fdOut = std::move(fd);
