@@ -78,6 +78,14 @@ protected:
 	return conn;
     }
 
+    /* Starts a header wait on a new connection. Returns its descriptor. */
+    int AwaitHeader(Handshakes &h, UniqueFd &peer) {
+	PendingConn conn = Connection(peer);
+	int fd = conn.fd.Get();
+	h.AwaitHeader(std::move(conn));
+	return fd;
+    }
+
     /* The tokens the poll set reports now (no wait). */
     std::vector<uint64_t> Ready() {
 	std::vector<uint64_t> tokens;
@@ -128,9 +136,7 @@ TEST_F(HandshakesTest, WholeHeaderGivesTheClientAddressAndLeavesTheStream)
 {
     Handshakes h = Make();
     UniqueFd peer;
-    PendingConn conn = Connection(peer);
-    int fd = conn.fd.Get();
-    h.AwaitHeader(std::move(conn));
+    int fd = AwaitHeader(h, peer);
     EXPECT_EQ(h.HeaderWaits(), 1u);
     Write(peer, "PROXY TCP4 192.0.2.7 10.0.0.1 5555 80\r\nGET");
     EXPECT_EQ(Ready(), std::vector<uint64_t>{kHeaderTag | fd});
@@ -147,9 +153,7 @@ TEST_F(HandshakesTest, HeaderInPiecesWaitsForTheRest)
 {
     Handshakes h = Make();
     UniqueFd peer;
-    PendingConn conn = Connection(peer);
-    int fd = conn.fd.Get();
-    h.AwaitHeader(std::move(conn));
+    int fd = AwaitHeader(h, peer);
     Write(peer, "PROXY TCP4 192.0.2.7 ");
     h.ReadHeader(fd);
     EXPECT_TRUE(sink.conns.empty());
@@ -165,9 +169,7 @@ TEST_F(HandshakesTest, MalformedHeaderClosesTheConnection)
 {
     Handshakes h = Make();
     UniqueFd peer;
-    PendingConn conn = Connection(peer);
-    int fd = conn.fd.Get();
-    h.AwaitHeader(std::move(conn));
+    int fd = AwaitHeader(h, peer);
     Write(peer, "GET / HTTP/1.0\r\n\r\n");
     h.ReadHeader(fd);
     EXPECT_TRUE(sink.conns.empty());
@@ -182,9 +184,7 @@ TEST_F(HandshakesTest, PastTheBoundTheOldestWaitIsClosed)
     UniqueFd peers[3];
     int fds[3];
     for (int i = 0; i < 3; i++) {
-	PendingConn conn = Connection(peers[i]);
-	fds[i] = conn.fd.Get();
-	h.AwaitHeader(std::move(conn));
+	fds[i] = AwaitHeader(h, peers[i]);
     }
     EXPECT_EQ(h.HeaderWaits(), 2u);
     EXPECT_EQ(sink.failures, std::vector<Failure>{Failure::DroppedHeader});
