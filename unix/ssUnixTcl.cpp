@@ -59,6 +59,7 @@ struct StopWatch {
     Tcl_Obj *script = nullptr;
     int exitAfterMs = 0;
     Tcl_ThreadId thread = nullptr;
+    int pid = 0;		/* The process the thread runs in. */
     std::atomic<bool> quit{false};
 };
 
@@ -159,16 +160,19 @@ WatchThread(ClientData clientData)
 /*
  * StopWatching --
  *	Ends the watch thread (within its 100 ms tick), drops its queued
- *	events and frees it. The signals stay blocked.
+ *	events and frees it. The signals stay blocked. In a process forked
+ *	since (a worker), the thread does not exist: only the memory goes.
  */
 
 void
 StopWatching(ClientData clientData, Tcl_Interp *)
 {
     std::unique_ptr<StopWatch> w(static_cast<StopWatch *>(clientData));
-    w->quit.store(true);
-    int result;
-    Tcl_JoinThread(w->thread, &result);
+    if (w->pid == getpid()) {
+	w->quit.store(true);
+	int result;
+	Tcl_JoinThread(w->thread, &result);
+    }
     Tcl_DeleteEvents(IsStopEventOf, w.get());
     Tcl_DecrRefCount(w->script);
 }
@@ -203,6 +207,7 @@ WatchStopCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     w->script = objv[2];
     Tcl_IncrRefCount(w->script);
     w->exitAfterMs = ms;
+    w->pid = getpid();
     int code;
     {
 	SignalBlock watchThreadTakesNone;	/* It only sigtimedwaits. */
