@@ -11,6 +11,8 @@ package require socketserver 2
 
 testConstraint tclx [expr {![catch {package require Tclx}]}]
 testConstraint thread [expr {![catch {package require Thread}]}]
+# The Thread package itself, for a child tclsh that creates threads.
+testConstraint threadPackage [testConstraint thread]
 if {![testConstraint thread] && ![catch {package require Testthread}]} {
     # No Thread package (none exists for Tcl 9 on Debian 12): Testthread,
     # Tcl's own thread test command (tools/build-tcl9), behind the few
