@@ -531,13 +531,14 @@ ReadBytes(int fd, void *buf, size_t len)
 
 /*
  * MsLeft --
- *	The milliseconds from now until deadline, at least 0.
+ *	The milliseconds from now until deadline, rounded up (a wait never
+ *	ends early), at least 0.
  */
 
 static int
 MsLeft(std::chrono::steady_clock::time_point deadline)
 {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(
 	    deadline - std::chrono::steady_clock::now()).count();
     return left > 0 ? static_cast<int>(left) : 0;
 }
