@@ -238,7 +238,7 @@ SsRecvFd(Tcl_Interp *interp, int sock)
     }
     std::string data(len, '\0');
     if (!err && len > 0) {
-	auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+	auto left = std::chrono::ceil<std::chrono::milliseconds>(
 		deadline - std::chrono::steady_clock::now()).count();
 	err = ReceiveAll(sock, &data[0], len, fd,
 		left > 0 ? static_cast<int>(left) : 0);

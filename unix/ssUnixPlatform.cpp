@@ -551,8 +551,8 @@ ReadBytes(int fd, void *buf, size_t len)
 
 /*
  * MsLeft --
- *	The milliseconds from now until deadline, rounded up, so that a wait
- *	for them never ends before the deadline; at least 0.
+ *	The milliseconds from now until deadline, rounded up (a wait never
+ *	ends early), at least 0.
  */
 
 static int
