@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -324,16 +325,40 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 }
 
 /*
+ * GetConcurrency --
+ *	Reads -concurrency's limit: a non-negative integer (0: drain).
+ *	Returns a Tcl result.
+ */
+
+int
+GetConcurrency(Tcl_Interp *interp, Tcl_Obj *value, int *out)
+{
+    if (Tcl_GetIntFromObj(interp, value, out) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (*out < 0) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad concurrency \"%s\": "
+		"must be a non-negative integer", Tcl_GetString(value)));
+	Tcl_SetErrorCode(interp, "TCL", "VALUE", "CONCURRENCY", nullptr);
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/*
  * ClientCmd --
- *	client ?-port port | -connect path? handler
+ *	client ?-port port | -connect path? ?-concurrency n? handler
  */
 
 int
 ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
-    static const char *const options[] = {"-connect", "-port", nullptr};
-    enum { OPT_CONNECT, OPT_PORT };
-    static const char *usage = "?-port port? ?-connect path? handler";
+    static const char *const options[] = {
+	"-concurrency", "-connect", "-port", nullptr
+    };
+    enum { OPT_CONCURRENCY, OPT_CONNECT, OPT_PORT };
+    static const char *usage =
+	    "?-port port? ?-connect path? ?-concurrency n? handler";
 
     if (objc < 3 || objc % 2 == 0) {
 	if (objc > 3) {
@@ -347,17 +372,23 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	return TCL_ERROR;
     }
     WorkerTarget target;
+    std::optional<int> concurrency;
     for (int i = 2; i < objc - 1; i += 2) {
-	int index, port;
+	int index, value;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
 	}
 	if (index == OPT_PORT) {
-	    if (GetPort(interp, objv[i + 1], &port) != TCL_OK) {
+	    if (GetPort(interp, objv[i + 1], &value) != TCL_OK) {
 		return TCL_ERROR;
 	    }
-	    target.port = port;
+	    target.port = value;
+	} else if (index == OPT_CONCURRENCY) {
+	    if (GetConcurrency(interp, objv[i + 1], &value) != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    concurrency = value;
 	} else {
 	    target.path = Tcl_GetString(objv[i + 1]);
 	}
@@ -376,7 +407,7 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    return TCL_ERROR;	/* "client -port": the handler is missing. */
 	}
     }
-    return ArmWorker(interp, target, objv[objc - 1]);
+    return ArmWorker(interp, target, objv[objc - 1], concurrency);
 }
 
 /*
@@ -496,6 +527,8 @@ InfoCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     PutCount(dict, "workers", c.workers.load());
     PutCount(dict, "ready", c.ready.load());
     PutCount(dict, "pending", c.pending.load());
+    PutCount(dict, "credits", c.credits.load());
+    PutCount(dict, "held", c.held.load());
     PutCount(dict, "accepted", c.accepted.load());
     PutCount(dict, "dispatched", c.dispatched.load());
     PutCount(dict, "acked", c.acked.load());

@@ -270,16 +270,16 @@ Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
 
 /*
  * CanAccept --
- *	Backpressure: accept only while more workers are ready than there
- *	are connections already on their way to one (re-sent, or waiting for
- *	their PROXY header).
+ *	Backpressure: accept only while the workers have more credits than
+ *	there are connections already on their way to one (re-sent, or
+ *	waiting for their PROXY header).
  */
 
 bool
 Server::CanAccept() const
 {
     return !table_.HasPending()
-	    && table_.ReadyCount() > headerWaits_.size();
+	    && table_.TotalCredits() > headerWaits_.size();
 }
 
 static int
@@ -571,8 +571,9 @@ Server::DropJoinWait(int fd)
 
 /*
  * ServiceWorker --
- *	Reads what a worker sent: READY puts it on the ready queue, ACK
- *	drops the dispatcher's copy of its connection. End of file, an
+ *	Reads what a worker sent: READY gives it one credit, CREDIT sets its
+ *	room (see DispatchTable), ACK drops the dispatcher's copy of its
+ *	oldest unacknowledged connection. End of file, an
  *	error or a protocol violation removes the worker.
  */
 
@@ -594,6 +595,9 @@ Server::ServiceWorker(WorkerId id)
 	bool ok = n > 0 && !passed.Valid() && Message::Parse(buf, n, msg);
 	if (ok && msg.header.type == MsgType::Ready) {
 	    ok = table_.MarkReady(id);
+	} else if (ok && msg.header.type == MsgType::Credit) {
+	    CreditBody credit = msg.Credit();
+	    ok = table_.SetCredit(id, credit.room, credit.open);
 	} else if (ok && msg.header.type == MsgType::Ack) {
 	    std::optional<PendingConn> conn = table_.Ack(id);
 	    ok = conn.has_value();
@@ -626,7 +630,8 @@ Server::DropWorker(WorkerId id)
 
 /*
  * Dispatch --
- *	Sends conn to the worker that has been ready longest. A worker whose
+ *	Sends conn to the worker with the most credits (the one ready
+ *	longest among equals: see DispatchTable::TakeReady). A worker whose
  *	channel fails is dropped and the next one tried. With no worker
  *	left, conn waits in the pending queue.
  */
@@ -809,6 +814,8 @@ Server::Publish()
 {
     counters_->workers.store(table_.WorkerCount());
     counters_->ready.store(table_.ReadyCount());
+    counters_->credits.store(table_.TotalCredits());
+    counters_->held.store(table_.HeldCount());
     counters_->pending.store(table_.PendingCount() + headerWaits_.size());
 }
 

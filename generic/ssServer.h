@@ -44,6 +44,8 @@ struct Counters {
     std::atomic<uint32_t> workers{0};	/* Registered now. */
     std::atomic<uint32_t> ready{0};	/* Armed and idle now. */
     std::atomic<uint32_t> pending{0};	/* Waiting for a worker. */
+    std::atomic<uint64_t> credits{0};	/* Connections workers can take. */
+    std::atomic<uint64_t> held{0};	/* Open in -concurrency workers. */
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free,
 	"counters are shared across processes");

@@ -130,3 +130,58 @@ proc sstest::echoPid {chan addr port} {
     close $chan
     ::socketserver::socket client ::sstest::echoPid
 }
+
+# sstest::hold --
+#	A handler for event-driven workers (client -concurrency): answers
+#	"pid ipaddr" and keeps the connection open. A line "close" closes
+#	it, "concurrency N" calls `client -concurrency N` again, anything
+#	else is echoed as "pid line"; end-of-file closes it.
+proc sstest::hold {chan addr port} {
+    fconfigure $chan -buffering line -blocking 0
+    puts $chan "[pid] $addr"
+    fileevent $chan readable [list sstest::holdLine $chan]
+}
+proc sstest::holdLine {chan} {
+    if {[gets $chan line] < 0} {
+	if {[eof $chan]} {
+	    close $chan
+	}
+	return
+    }
+    switch -glob -- $line {
+	close {close $chan}
+	{concurrency *} {
+	    ::socketserver::socket client -concurrency [lindex $line 1] \
+		    sstest::hold
+	    puts $chan "[pid] ok"
+	}
+	default {puts $chan "[pid] $line"}
+    }
+}
+
+# sstest::readLine --
+#	Reads one line from chan from the event loop; returns the line,
+#	"eof" or "timeout" after timeoutMs.
+proc sstest::readLine {chan {timeoutMs 5000}} {
+    fconfigure $chan -blocking 0 -buffering line
+    set key ::sstest::line[incr ::sstest::lineSeq]
+    set $key ""
+    fileevent $chan readable [list apply {{chan key} {
+	if {[gets $chan l] >= 0} {
+	    set $key $l
+	} elseif {[eof $chan]} {
+	    set $key eof
+	}
+    }} $chan $key]
+    set result [sstest::vwaitFor [string range $key 2 end] $timeoutMs]
+    catch {fileevent $chan readable {}}
+    unset $key
+    return $result
+}
+
+# sstest::count --
+#	One counter of the server on port.
+proc sstest::count {port key} {
+    dict get [::socketserver::socket info $port] $key
+}
+
