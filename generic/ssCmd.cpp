@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -433,6 +434,74 @@ ListenFdsCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 }
 
 /*
+ * A command waiting for a channel to close (see OnCloseCmd).
+ */
+struct CloseWatch {
+    Tcl_Interp *interp;	/* Preserved until the command has run. */
+    Tcl_Obj *cmd;
+};
+
+/*
+ * RunCloseWatch --
+ *	Idle callback after a watched channel closed: evaluates the command
+ *	at global level (an error is a background error), unless its interp
+ *	is being deleted, and frees the watch.
+ */
+
+void
+RunCloseWatch(ClientData clientData)
+{
+    std::unique_ptr<CloseWatch> watch(static_cast<CloseWatch *>(clientData));
+    Tcl_Interp *interp = watch->interp;
+    if (!Tcl_InterpDeleted(interp)) {
+	int code = Tcl_EvalObjEx(interp, watch->cmd, TCL_EVAL_GLOBAL);
+	if (code != TCL_OK) {
+	    Tcl_BackgroundException(interp, code);
+	}
+    }
+    Tcl_DecrRefCount(watch->cmd);
+    Tcl_Release(interp);
+}
+
+/*
+ * ChannelClosedForWatch --
+ *	Close handler: the channel is going, so nothing may run on it now;
+ *	the command runs from the event loop once it is gone.
+ */
+
+void
+ChannelClosedForWatch(ClientData clientData)
+{
+    Tcl_DoWhenIdle(RunCloseWatch, clientData);
+}
+
+/*
+ * OnCloseCmd --
+ *	::socketserver::onclose chan cmd: evaluates cmd at global level, from
+ *	the event loop, once chan has been closed, wherever it is closed
+ *	from. What a pool uses to count a connection until it is closed.
+ */
+
+int
+OnCloseCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
+{
+    if (objc != 3) {
+	Tcl_WrongNumArgs(interp, 1, objv, "channelId command");
+	return TCL_ERROR;
+    }
+    Tcl_Channel chan = Tcl_GetChannel(interp, Tcl_GetString(objv[1]),
+	    nullptr);
+    if (!chan) {
+	return TCL_ERROR;
+    }
+    auto watch = std::make_unique<CloseWatch>(CloseWatch{interp, objv[2]});
+    Tcl_IncrRefCount(objv[2]);
+    Tcl_Preserve(interp);
+    Tcl_CreateCloseHandler(chan, ChannelClosedForWatch, watch.release());
+    return TCL_OK;
+}
+
+/*
  * LookUpServer --
  *	The server named by an optional port argument (default: the first).
  *	Expects the registry lock. Returns nullptr with an error in interp.
@@ -609,5 +678,7 @@ Socketserver_Init(Tcl_Interp *interp)
 	    socketserver::SocketObjCmd, nullptr, nullptr);
     Tcl_CreateObjCommand(interp, "::socketserver::listenfds",
 	    socketserver::ListenFdsCmd, nullptr, nullptr);
+    Tcl_CreateObjCommand(interp, "::socketserver::onclose",
+	    socketserver::OnCloseCmd, nullptr, nullptr);
     return Tcl_PkgProvide(interp, "socketserver", PACKAGE_VERSION);
 }

@@ -185,3 +185,35 @@ proc sstest::count {port key} {
     dict get [::socketserver::socket info $port] $key
 }
 
+# sstest::clientProcess --
+#	Starts a tclsh of its own holding n connections to port, so that
+#	workers forked later by the test process do not inherit them (a
+#	copy would keep a connection open after the client closes it).
+#	It prints each connection's greeting line, then obeys lines on its
+#	stdin: "send I LINE" prints connection I's answer, "close I" closes
+#	it. Returns its channel (open |... r+, line-buffered); close it to
+#	end the process.
+proc sstest::clientProcess {port n} {
+    set script {
+	fconfigure stdout -buffering line
+	lassign $argv port n
+	for {set i 0} {$i < $n} {incr i} {
+	    set c($i) [socket 127.0.0.1 $port]
+	    fconfigure $c($i) -buffering line
+	    puts [gets $c($i)]
+	}
+	while {[gets stdin line] >= 0} {
+	    lassign $line what i text
+	    if {$what eq "close"} {
+		close $c($i)
+	    } else {
+		puts $c($i) $text
+		puts [gets $c($i)]
+	    }
+	}
+    }
+    set file [makeFile $script clientprocess.tcl]
+    set chan [open |[list [info nameofexecutable] $file $port $n] r+]
+    fconfigure $chan -buffering line
+    return $chan
+}
