@@ -217,3 +217,45 @@ proc sstest::clientProcess {port n} {
     fconfigure $chan -buffering line
     return $chan
 }
+
+# sstest::startExample --
+#	Runs examples/NAME with args in a tclsh of its own and waits (10 s at
+#	most) for the line in which it names its URL (scheme://addr:port/).
+#	Returns a dict: chan (its stdout and stderr), port, pid.
+proc sstest::startExample {name args} {
+    set file [file join [file dirname [file normalize [info script]]] \
+	    .. examples $name]
+    set chan [open |[list [info nameofexecutable] $file {*}$args 2>@1] r]
+    chan configure $chan -blocking 0 -buffering line
+    set key ::sstest::example[incr ::sstest::exampleSeq]
+    set $key ""
+    chan event $chan readable [list apply {{chan key} {
+	append $key [read $chan]
+	if {[eof $chan]} {
+	    chan event $chan readable {}
+	    append $key "\n<eof>"
+	}
+    }} $chan $key]
+    if {![sstest::waitUntil "\[regexp {://\[0-9.\]+:\\d+/} \[set $key\]\]" \
+	    10000]} {
+	error "example $name did not start: [set $key]"
+    }
+    regexp {://[0-9.]+:(\d+)/} [set $key] - port
+    dict create chan $chan port $port pid [pid $chan] output $key
+}
+
+# sstest::stopExample --
+#	SIGTERM (a graceful stop), then waits for its end (10 s at most, then
+#	SIGKILL). Returns 1 if it ended by itself, with its output last.
+proc sstest::stopExample {example} {
+    set key [dict get $example output]
+    catch {::kill SIGTERM [dict get $example pid]}
+    set ended [sstest::waitUntil "\[string match *<eof> \[set $key\]\]" 10000]
+    if {!$ended} {
+	catch {::kill SIGKILL [dict get $example pid]}
+    }
+    set chan [dict get $example chan]
+    chan configure $chan -blocking 1
+    catch {close $chan}
+    return $ended
+}
