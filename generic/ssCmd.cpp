@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -190,6 +191,136 @@ GetFileMode(Tcl_Interp *interp, Tcl_Obj *value, int *mode)
 }
 
 /*
+ * Where a server's -log goes: a command prefix in an interp, called in
+ * that interp's thread. The dispatcher only queues messages to it
+ * (QueueLogMessage); interp is cleared when the interp is deleted, so
+ * messages queued after that are dropped.
+ */
+struct LogTarget {
+    std::mutex mutex;
+    Tcl_Interp *interp;	/* Guarded by mutex; null once deleted. */
+    Tcl_ThreadId thread;
+    Tcl_Obj *cmd;	/* Used only in thread. */
+};
+
+struct LogEvent {
+    Tcl_Event header;	/* First: Tcl frees the event with ckfree. */
+    struct Payload {
+	std::shared_ptr<LogTarget> target;
+	std::string level, message;
+    } *payload;		/* Owned; freed by RunLogEvent. */
+};
+
+/*
+ * RunLogEvent --
+ *	In the server's thread: calls {*}cmd level message at global level
+ *	(an error is a background error), unless the interp has gone.
+ */
+
+int
+RunLogEvent(Tcl_Event *event, int flags)
+{
+    if (!(flags & TCL_FILE_EVENTS)) {
+	return 0;
+    }
+    std::unique_ptr<LogEvent::Payload> payload(
+	    reinterpret_cast<LogEvent *>(event)->payload);
+    Tcl_Interp *interp;
+    {
+	std::lock_guard<std::mutex> lock(payload->target->mutex);
+	interp = payload->target->interp;
+    }
+    if (!interp) {
+	return 1;
+    }
+    Tcl_Obj *cmd = Tcl_DuplicateObj(payload->target->cmd);
+    Tcl_IncrRefCount(cmd);
+    Tcl_ListObjAppendElement(nullptr, cmd,
+	    Tcl_NewStringObj(payload->level.c_str(), -1));
+    Tcl_ListObjAppendElement(nullptr, cmd,
+	    Tcl_NewStringObj(payload->message.c_str(), -1));
+    Tcl_Preserve(interp);
+    if (Tcl_EvalObjEx(interp, cmd, TCL_EVAL_GLOBAL) != TCL_OK) {
+	Tcl_BackgroundException(interp, TCL_ERROR);
+    }
+    Tcl_Release(interp);
+    Tcl_DecrRefCount(cmd);
+    return 1;
+}
+
+/*
+ * QueueLogMessage --
+ *	The server's log callback, in the dispatcher thread: never touches
+ *	the interp, only queues the message to its thread and wakes it.
+ */
+
+void
+QueueLogMessage(const std::shared_ptr<LogTarget> &target, const char *level,
+	const std::string &message)
+{
+    std::lock_guard<std::mutex> lock(target->mutex);
+    if (!target->interp) {
+	return;
+    }
+    auto payload = std::make_unique<LogEvent::Payload>(
+	    LogEvent::Payload{target, level, message});
+    auto event = reinterpret_cast<LogEvent *>(Tcl_Alloc(sizeof(LogEvent)));
+    event->header.proc = RunLogEvent;
+    event->payload = payload.release();
+    Tcl_ThreadQueueEvent(target->thread, &event->header, TCL_QUEUE_TAIL);
+    Tcl_ThreadAlert(target->thread);
+}
+
+/*
+ * ForgetLogInterp --
+ *	The interp of a -log is being deleted: later messages are dropped,
+ *	and its command is released. clientData is a heap copy of the
+ *	target's shared_ptr.
+ */
+
+void
+ForgetLogInterp(ClientData clientData, Tcl_Interp *)
+{
+    std::unique_ptr<std::shared_ptr<LogTarget>> target(
+	    static_cast<std::shared_ptr<LogTarget> *>(clientData));
+    {
+	std::lock_guard<std::mutex> lock((*target)->mutex);
+	(*target)->interp = nullptr;
+    }
+    Tcl_DecrRefCount((*target)->cmd);	/* Nothing runs it from now on. */
+}
+
+/*
+ * SetLogTarget --
+ *	-log cmd: checks it is a list and makes the server's log callback
+ *	queue to this interp's thread. Returns a Tcl result.
+ */
+
+int
+SetLogTarget(Tcl_Interp *interp, Tcl_Obj *cmd, ServerOptions &o)
+{
+    int length;
+    if (Tcl_ListObjLength(interp, cmd, &length) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (length == 0) {
+	o.log = nullptr;
+	return TCL_OK;
+    }
+    auto target = std::make_shared<LogTarget>();
+    target->interp = interp;
+    target->thread = Tcl_GetCurrentThread();
+    target->cmd = Tcl_DuplicateObj(cmd);
+    Tcl_IncrRefCount(target->cmd);	/* Until ForgetLogInterp. */
+    auto keep = std::make_unique<std::shared_ptr<LogTarget>>(target);
+    Tcl_CallWhenDeleted(interp, ForgetLogInterp, keep.release());
+    o.log = [target](const char *level, const std::string &message) {
+	QueueLogMessage(target, level, message);
+    };
+    return TCL_OK;
+}
+
+/*
  * ServerCmd --
  *	server ?option value ...? ?port?
  *	Binds and listens now; starts the dispatcher. Returns the port (0
@@ -201,13 +332,13 @@ int
 ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
     static const char *const options[] = {
-	"-allowuid", "-backlog", "-control", "-controlmode", "-fd",
+	"-allowuid", "-backlog", "-control", "-controlmode", "-fd", "-log",
 	"-myaddr", "-proxyfrom", "-proxyprotocol", "-proxytimeout",
 	"-reuseport", "-unix", nullptr
     };
     enum { OPT_ALLOWUID, OPT_BACKLOG, OPT_CONTROL, OPT_CONTROLMODE, OPT_FD,
-	OPT_MYADDR, OPT_PROXYFROM, OPT_PROXYPROTOCOL, OPT_PROXYTIMEOUT,
-	OPT_REUSEPORT, OPT_UNIX };
+	OPT_LOG, OPT_MYADDR, OPT_PROXYFROM, OPT_PROXYPROTOCOL,
+	OPT_PROXYTIMEOUT, OPT_REUSEPORT, OPT_UNIX };
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "?option value ...? ?port?");
@@ -259,6 +390,9 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 			nullptr);
 		code = TCL_ERROR;
 	    }
+	    break;
+	case OPT_LOG:
+	    code = SetLogTarget(interp, value, o);
 	    break;
 	case OPT_MYADDR:
 	    o.tcp.host = Tcl_GetString(value);

@@ -262,9 +262,14 @@ Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
     counters_->acceptErrors++;
     if (err == ECONNABORTED || err == EINTR || err == EPROTO
 	    || err == EPERM) {
+	Log(LogKind::Accept, "warning", std::string("accept failed: ")
+		+ Tcl_ErrnoMsg(err) + "; skipped that connection");
 	return Accept::Skip;
     }
     PauseIntake();		/* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
+    Log(LogKind::Accept, "error", std::string("accept failed: ")
+	    + Tcl_ErrnoMsg(err) + "; not accepting for "
+	    + std::to_string(kAcceptBackoff.count()) + " ms");
     return Accept::Stop;
 }
 
@@ -481,6 +486,9 @@ Server::ReceiveRegistrations()
 		|| msg.header.type != MsgType::Register || !passed.Valid()
 		|| !IsSocket(passed.Get())) {
 	    counters_->rejected++;	/* Garbage, or no room for its fd. */
+	    Log(LogKind::Registration, "warning", n == -EMFILE
+		    ? "refused a worker's registration: no descriptor left"
+		    : "rejected a malformed registration message");
 	    continue;
 	}
 	AddWorker(std::move(passed), static_cast<int>(msg.header.pid));
@@ -511,11 +519,18 @@ Server::AcceptControl()
 	int fd = channel.Get();
 	if (!control_.AllowsPeer(fd, options_.allowUids)) {
 	    counters_->refused++;	/* Unix: the kernel knows its uid. */
+	    int uid = -1;
+	    PeerUid(fd, uid);
+	    Log(LogKind::Control, "warning", "refused a process joining"
+		    " through the control socket: uid " + std::to_string(uid)
+		    + " is not allowed (-allowuid)");
 	    continue;
 	}
 	if (joinWaits_.size() >= kMaxJoinWaits
 		|| poller_.Add(fd, Token(Source::Joining, fd)) != 0) {
 	    counters_->rejected++;	/* Too many silent, or unwatchable. */
+	    Log(LogKind::Control, "warning", "closed a control-socket"
+		    " connection: too many are waiting to join");
 	    continue;
 	}
 	joinWaits_.emplace(fd, JoinWait{std::move(channel),
@@ -550,10 +565,16 @@ Server::ReadJoin(int fd)
     if (n <= 0 || passed.Valid() || !Message::Parse(buf, n, msg)
 	    || msg.header.type != MsgType::Join) {
 	counters_->rejected += n == 0 ? 0 : 1;	/* Garbage, not a hang-up. */
+	if (n != 0) {
+	    Log(LogKind::Control, "warning", "closed a control-socket"
+		    " connection that did not send JOIN");
+	}
 	return;
     }
     if (!control_.AllowsCredential(msg.Text())) {
 	counters_->refused++;
+	Log(LogKind::Control, "warning", "refused a process joining through"
+		" the control socket: wrong credential");
 	return;
     }
     Message welcome = Message::Make(MsgType::Welcome);
@@ -610,6 +631,9 @@ Server::ServiceWorker(WorkerId id)
 	if (!ok) {
 	    if (n > 0 || n == -EMSGSIZE) {
 		counters_->rejected++;	/* Not our protocol: garbage. */
+		Log(LogKind::Worker, "warning", "dropped worker (pid "
+			+ std::to_string(workers_.at(id).pid) + "): it broke"
+			" the protocol");
 	    }
 	    DropWorker(id);		/* Or simply gone. */
 	    return;
@@ -643,8 +667,12 @@ Server::Dispatch(PendingConn conn)
 	Message msg = Message::Make(MsgType::Conn);
 	msg.SetText(conn.peer);
 	const WorkerChannel &worker = workers_.at(*id);
-	if (SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
-		conn.fd.Get(), worker.pid) != 0) {
+	int err = SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
+		conn.fd.Get(), worker.pid);
+	if (err != 0) {
+	    Log(LogKind::Worker, "warning", "dropped worker (pid "
+		    + std::to_string(worker.pid) + "): couldn't send it a"
+		    " connection: " + Tcl_ErrnoMsg(err));
 	    DropWorker(*id);
 	    continue;
 	}
@@ -695,11 +723,15 @@ Server::AcceptFrom(const Listener &listener)
 	    std::string address = conn.peer.substr(0, conn.peer.find(' '));
 	    if (!options_.proxyFrom.Matches(address)) {
 		counters_->proxyErrors++;
+		Log(LogKind::Proxy, "warning", "closed a connection from "
+			+ address + ": not a trusted proxy (-proxyfrom)");
 		continue;	/* Not a trusted proxy: closed. */
 	    }
 	    int fd = conn.fd.Get();
 	    if (poller_.Add(fd, Token(Source::Header, fd)) != 0) {
 		counters_->proxyErrors++;
+		Log(LogKind::Proxy, "error", "closed a connection from "
+			+ address + ": couldn't watch it for its PROXY header");
 		continue;	/* Cannot watch it: closed. */
 	    }
 	    headerWaits_.emplace(fd, HeaderWait{std::move(conn), Clock::now()
@@ -755,6 +787,10 @@ Server::ReadHeader(int fd)
     DropHeaderWait(fd);
     if (status == ProxyStatus::Invalid) {
 	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "warning", "closed a connection from "
+		+ conn.peer.substr(0, conn.peer.find(' ')) + ": "
+		+ (n > 0 ? "malformed PROXY header"
+		: "it ended before its PROXY header"));
 	return;			/* conn closes here. */
     }
     if (header.hasAddress) {
@@ -800,13 +836,43 @@ Server::ExpireWaits()
 {
     Clock::time_point now = Clock::now();
     for (int fd : LateOnes(headerWaits_, now)) {
+	std::string peer = headerWaits_.at(fd).conn.peer;
 	DropHeaderWait(fd);
 	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "warning", "closed a connection from "
+		+ peer.substr(0, peer.find(' ')) + ": no PROXY header within "
+		+ std::to_string(options_.proxyTimeoutMs) + " ms");
     }
     for (int fd : LateOnes(joinWaits_, now)) {
 	DropJoinWait(fd);
 	counters_->rejected++;
+	Log(LogKind::Control, "warning", "closed a control-socket connection"
+		" that sent no JOIN within "
+		+ std::to_string(kJoinTimeout.count()) + " ms");
     }
+}
+
+/*
+ * Log --
+ *	Tells -log, if given and the rate limit for kind allows, why the
+ *	dispatcher dropped or refused something. Called in the dispatcher
+ *	thread with the lock held; the callback only queues the message.
+ */
+
+void
+Server::Log(LogKind kind, const char *level, std::string message)
+{
+    uint64_t suppressed;
+    if (!options_.log || !logLimiter_.Allow(kind, Clock::now(), suppressed)) {
+	return;
+    }
+    if (suppressed > 0) {
+	message += " (and " + std::to_string(suppressed)
+		+ " more like this not logged)";
+    }
+    std::string where = port_ ? "socketserver on port " + std::to_string(port_)
+	    : "socketserver at " + addresses_.front();
+    options_.log(level, where + ": " + message);
 }
 
 void

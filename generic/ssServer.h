@@ -13,12 +13,14 @@
 #include "ssDispatchTable.h"
 #include "ssPlatform.h"
 #include "ssProxy.h"
+#include "ssRateLimit.h"
 
 #include <tcl.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -75,7 +77,16 @@ struct ServerOptions {
     AddressFilter proxyFrom;		/* Empty: loopback only. */
     bool proxyFromSet = false;
     int proxyTimeoutMs = 5000;
+    /*
+     * -log: told, from the dispatcher thread, why something was dropped
+     * or refused (level "warning" or "error", and a sentence). It must
+     * not touch an interp there: `server` queues it to its own thread.
+     */
+    std::function<void(const char *level, const std::string &message)> log;
 };
+
+/* What the dispatcher logs about, each kind rate-limited on its own. */
+enum class LogKind { Accept, Proxy, Control, Registration, Worker };
 class Server {
     struct PassKey {};
 public:
@@ -176,6 +187,7 @@ private:
     void DropHeaderWait(int fd);
     void ExpireWaits();
     void Publish();
+    void Log(LogKind kind, const char *level, std::string message);
     bool IntakePaused() const;
     bool CanAccept() const;
 
@@ -200,6 +212,7 @@ private:
     DispatchTable<PendingConn> table_;
     std::unordered_map<WorkerId, WorkerChannel> workers_;
     std::chrono::steady_clock::time_point resumeAccept_{};
+    RateLimiter<LogKind> logLimiter_;
 
     std::atomic<bool> stopping_{false};
     std::mutex startMutex_;		/* Open waits for the thread to run. */
