@@ -2,8 +2,8 @@
  * ssDispatchTable.h --
  *
  *	The dispatcher's bookkeeping, with no sockets and no Tcl in it: which
- *	workers exist, which are ready (oldest first), which connection each
- *	has been sent and not yet acknowledged, and the connections waiting
+ *	workers exist, which can take a connection now, which connections
+ *	each has been sent and not yet acknowledged, and the connections waiting
  *	for a worker because theirs died. Conn is any movable type (an owning
  *	descriptor in the server, a plain value in the unit tests).
  *

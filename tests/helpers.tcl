@@ -98,22 +98,12 @@ proc sstest::reapAll {} {
 #	line of the answer (or "timeout"/"eof"). Bounded by timeoutMs.
 proc sstest::fetch {port {host 127.0.0.1} {line ""} {timeoutMs 5000}} {
     set s [socket $host $port]
-    fconfigure $s -buffering line -blocking 0
+    fconfigure $s -buffering line
     if {$line ne ""} {
 	puts $s $line
     }
-    set key ::sstest::fetch[incr ::sstest::fetchSeq]
-    set $key ""
-    fileevent $s readable [list apply {{s key} {
-	if {[gets $s l] >= 0} {
-	    set $key $l
-	} elseif {[eof $s]} {
-	    set $key eof
-	}
-    }} $s $key]
-    set result [sstest::vwaitFor [string range $key 2 end] $timeoutMs]
+    set result [sstest::readLine $s $timeoutMs]
     close $s
-    unset $key
     return $result
 }
 
@@ -177,6 +167,24 @@ proc sstest::readLine {chan {timeoutMs 5000}} {
     catch {fileevent $chan readable {}}
     unset $key
     return $result
+}
+
+# sstest::holdClients / sstest::closeClients --
+#	Opens n clients to port and reads each one's first line (see
+#	sstest::hold); returns a list of {chan firstWordOfThatLine}. Closing
+#	them.
+proc sstest::holdClients {port n {timeoutMs 5000}} {
+    set result {}
+    for {set i 0} {$i < $n} {incr i} {
+	set c [socket 127.0.0.1 $port]
+	lappend result [list $c [lindex [sstest::readLine $c $timeoutMs] 0]]
+    }
+    return $result
+}
+proc sstest::closeClients {clients} {
+    foreach c $clients {
+	catch {close [lindex $c 0]}
+    }
 }
 
 # sstest::count --
