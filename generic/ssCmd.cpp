@@ -14,6 +14,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -229,6 +232,136 @@ GetFileMode(Tcl_Interp *interp, Tcl_Obj *value, int *mode)
 }
 
 /*
+ * Where a server's -log goes: a command prefix in an interp, called in
+ * that interp's thread. The dispatcher only queues messages to it
+ * (QueueLogMessage); interp is cleared when the interp is deleted, so
+ * messages queued after that are dropped.
+ */
+struct LogTarget {
+    std::mutex mutex;
+    Tcl_Interp *interp;	/* Guarded by mutex; null once deleted. */
+    Tcl_ThreadId thread;
+    Tcl_Obj *cmd;	/* Used only in thread. */
+};
+
+struct LogEvent {
+    Tcl_Event header;	/* First: Tcl frees the event with ckfree. */
+    struct Payload {
+	std::shared_ptr<LogTarget> target;
+	std::string level, message;
+    } *payload;		/* Owned; freed by RunLogEvent. */
+};
+
+/*
+ * RunLogEvent --
+ *	In the server's thread: calls {*}cmd level message at global level
+ *	(an error is a background error), unless the interp has gone.
+ */
+
+int
+RunLogEvent(Tcl_Event *event, int flags)
+{
+    if (!(flags & TCL_FILE_EVENTS)) {
+	return 0;
+    }
+    std::unique_ptr<LogEvent::Payload> payload(
+	    reinterpret_cast<LogEvent *>(event)->payload);
+    Tcl_Interp *interp;
+    {
+	std::lock_guard<std::mutex> lock(payload->target->mutex);
+	interp = payload->target->interp;
+    }
+    if (!interp) {
+	return 1;
+    }
+    Tcl_Obj *cmd = Tcl_DuplicateObj(payload->target->cmd);
+    Tcl_IncrRefCount(cmd);
+    Tcl_ListObjAppendElement(nullptr, cmd,
+	    Tcl_NewStringObj(payload->level.c_str(), -1));
+    Tcl_ListObjAppendElement(nullptr, cmd,
+	    Tcl_NewStringObj(payload->message.c_str(), -1));
+    Tcl_Preserve(interp);
+    if (Tcl_EvalObjEx(interp, cmd, TCL_EVAL_GLOBAL) != TCL_OK) {
+	Tcl_BackgroundException(interp, TCL_ERROR);
+    }
+    Tcl_Release(interp);
+    Tcl_DecrRefCount(cmd);
+    return 1;
+}
+
+/*
+ * QueueLogMessage --
+ *	The server's log callback, in the dispatcher thread: never touches
+ *	the interp, only queues the message to its thread and wakes it.
+ */
+
+void
+QueueLogMessage(const std::shared_ptr<LogTarget> &target, const char *level,
+	const std::string &message)
+{
+    std::lock_guard<std::mutex> lock(target->mutex);
+    if (!target->interp) {
+	return;
+    }
+    auto payload = std::make_unique<LogEvent::Payload>(
+	    LogEvent::Payload{target, level, message});
+    auto event = reinterpret_cast<LogEvent *>(Tcl_Alloc(sizeof(LogEvent)));
+    event->header.proc = RunLogEvent;
+    event->payload = payload.release();
+    Tcl_ThreadQueueEvent(target->thread, &event->header, TCL_QUEUE_TAIL);
+    Tcl_ThreadAlert(target->thread);
+}
+
+/*
+ * ForgetLogInterp --
+ *	The interp of a -log is being deleted: later messages are dropped,
+ *	and its command is released. clientData is a heap copy of the
+ *	target's shared_ptr.
+ */
+
+void
+ForgetLogInterp(ClientData clientData, Tcl_Interp *)
+{
+    std::unique_ptr<std::shared_ptr<LogTarget>> target(
+	    static_cast<std::shared_ptr<LogTarget> *>(clientData));
+    {
+	std::lock_guard<std::mutex> lock((*target)->mutex);
+	(*target)->interp = nullptr;
+    }
+    Tcl_DecrRefCount((*target)->cmd);	/* Nothing runs it from now on. */
+}
+
+/*
+ * SetLogTarget --
+ *	-log cmd: checks it is a list and makes the server's log callback
+ *	queue to this interp's thread. Returns a Tcl result.
+ */
+
+int
+SetLogTarget(Tcl_Interp *interp, Tcl_Obj *cmd, ServerOptions &o)
+{
+    int length;
+    if (Tcl_ListObjLength(interp, cmd, &length) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (length == 0) {
+	o.log = nullptr;
+	return TCL_OK;
+    }
+    auto target = std::make_shared<LogTarget>();
+    target->interp = interp;
+    target->thread = Tcl_GetCurrentThread();
+    target->cmd = Tcl_DuplicateObj(cmd);
+    Tcl_IncrRefCount(target->cmd);	/* Until ForgetLogInterp. */
+    auto keep = std::make_unique<std::shared_ptr<LogTarget>>(target);
+    Tcl_CallWhenDeleted(interp, ForgetLogInterp, keep.release());
+    o.log = [target](const char *level, const std::string &message) {
+	QueueLogMessage(target, level, message);
+    };
+    return TCL_OK;
+}
+
+/*
  * ServerCmd --
  *	server ?option value ...? ?port?
  *	Binds and listens now; starts the dispatcher. Returns the port (0
@@ -240,13 +373,13 @@ int
 ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
     static const char *const options[] = {
-	"-allowuid", "-backlog", "-control", "-controlmode", "-fd",
+	"-allowuid", "-backlog", "-control", "-controlmode", "-fd", "-log",
 	"-myaddr", "-proxyfrom", "-proxyprotocol", "-proxytimeout",
 	"-reuseport", "-unix", nullptr
     };
     enum { OPT_ALLOWUID, OPT_BACKLOG, OPT_CONTROL, OPT_CONTROLMODE, OPT_FD,
-	OPT_MYADDR, OPT_PROXYFROM, OPT_PROXYPROTOCOL, OPT_PROXYTIMEOUT,
-	OPT_REUSEPORT, OPT_UNIX };
+	OPT_LOG, OPT_MYADDR, OPT_PROXYFROM, OPT_PROXYPROTOCOL,
+	OPT_PROXYTIMEOUT, OPT_REUSEPORT, OPT_UNIX };
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "?option value ...? ?port?");
@@ -299,6 +432,9 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 			nullptr);
 		code = TCL_ERROR;
 	    }
+	    break;
+	case OPT_LOG:
+	    code = SetLogTarget(interp, value, o);
 	    break;
 	case OPT_MYADDR:
 	    o.tcp.host = Tcl_GetString(value);
@@ -375,18 +511,41 @@ ServerCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 }
 
 /*
+ * GetConcurrency --
+ *	Reads -concurrency's limit: a non-negative integer (0: drain).
+ *	Returns a Tcl result.
+ */
+
+int
+GetConcurrency(Tcl_Interp *interp, Tcl_Obj *value, int *out)
+{
+    if (Tcl_GetIntFromObj(interp, value, out) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (*out < 0) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad concurrency \"%s\": "
+		"must be a non-negative integer", Tcl_GetString(value)));
+	Tcl_SetErrorCode(interp, "TCL", "VALUE", "CONCURRENCY", nullptr);
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/*
  * ClientCmd --
- *	client ?-port port | -connect path ?-serveruid uids?? handler
+ *	client ?-port port | -connect path ?-serveruid uids?? ?-concurrency n?
+ *	    handler
  */
 
 int
 ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 {
-    static const char *const options[] = {"-connect", "-port", "-serveruid",
-	nullptr};
-    enum { OPT_CONNECT, OPT_PORT, OPT_SERVERUID };
-    static const char *usage =
-	    "?-port port? ?-connect path? ?-serveruid uids? handler";
+    static const char *const options[] = {
+	"-concurrency", "-connect", "-port", "-serveruid", nullptr
+    };
+    enum { OPT_CONCURRENCY, OPT_CONNECT, OPT_PORT, OPT_SERVERUID };
+    static const char *usage = "?-port port? ?-connect path?"
+	    " ?-serveruid uids? ?-concurrency n? handler";
 
     if (objc < 3 || objc % 2 == 0) {
 	if (objc > 3) {
@@ -401,8 +560,9 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     }
     WorkerTarget target;
     bool serverUidGiven = false;
+    std::optional<int> concurrency;
     for (int i = 2; i < objc - 1; i += 2) {
-	int index;
+	int index, value;
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0,
 		&index) != TCL_OK) {
 	    return TCL_ERROR;
@@ -411,6 +571,11 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    if (GetServerName(interp, objv[i + 1], target.server) != TCL_OK) {
 		return TCL_ERROR;
 	    }
+	} else if (index == OPT_CONCURRENCY) {
+	    if (GetConcurrency(interp, objv[i + 1], &value) != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    concurrency = value;
 	} else if (index == OPT_SERVERUID) {
 	    if (!kUnixFeatures) {
 		return Unsupported(interp, objv[i]);
@@ -446,7 +611,7 @@ ClientCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	    return TCL_ERROR;	/* "client -port": the handler is missing. */
 	}
     }
-    return ArmWorker(interp, target, objv[objc - 1]);
+    return ArmWorker(interp, target, objv[objc - 1], concurrency);
 }
 
 /*
@@ -468,6 +633,74 @@ ListenFdsCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
 	Tcl_ListObjAppendElement(nullptr, list, Tcl_NewIntObj(fd));
     }
     Tcl_SetObjResult(interp, list);
+    return TCL_OK;
+}
+
+/*
+ * A command waiting for a channel to close (see OnCloseCmd).
+ */
+struct CloseWatch {
+    Tcl_Interp *interp;	/* Preserved until the command has run. */
+    Tcl_Obj *cmd;
+};
+
+/*
+ * RunCloseWatch --
+ *	Idle callback after a watched channel closed: evaluates the command
+ *	at global level (an error is a background error), unless its interp
+ *	is being deleted, and frees the watch.
+ */
+
+void
+RunCloseWatch(ClientData clientData)
+{
+    std::unique_ptr<CloseWatch> watch(static_cast<CloseWatch *>(clientData));
+    Tcl_Interp *interp = watch->interp;
+    if (!Tcl_InterpDeleted(interp)) {
+	int code = Tcl_EvalObjEx(interp, watch->cmd, TCL_EVAL_GLOBAL);
+	if (code != TCL_OK) {
+	    Tcl_BackgroundException(interp, code);
+	}
+    }
+    Tcl_DecrRefCount(watch->cmd);
+    Tcl_Release(interp);
+}
+
+/*
+ * ChannelClosedForWatch --
+ *	Close handler: the channel is going, so nothing may run on it now;
+ *	the command runs from the event loop once it is gone.
+ */
+
+void
+ChannelClosedForWatch(ClientData clientData)
+{
+    Tcl_DoWhenIdle(RunCloseWatch, clientData);
+}
+
+/*
+ * OnCloseCmd --
+ *	::socketserver::onclose chan cmd: evaluates cmd at global level, from
+ *	the event loop, once chan has been closed, wherever it is closed
+ *	from. What a pool uses to count a connection until it is closed.
+ */
+
+int
+OnCloseCmd(ClientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
+{
+    if (objc != 3) {
+	Tcl_WrongNumArgs(interp, 1, objv, "channelId command");
+	return TCL_ERROR;
+    }
+    Tcl_Channel chan = Tcl_GetChannel(interp, Tcl_GetString(objv[1]),
+	    nullptr);
+    if (!chan) {
+	return TCL_ERROR;
+    }
+    auto watch = std::make_unique<CloseWatch>(CloseWatch{interp, objv[2]});
+    Tcl_IncrRefCount(objv[2]);
+    Tcl_Preserve(interp);
+    Tcl_CreateCloseHandler(chan, ChannelClosedForWatch, watch.release());
     return TCL_OK;
 }
 
@@ -563,6 +796,8 @@ InfoCmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     PutCount(dict, "workers", c.workers.load());
     PutCount(dict, "ready", c.ready.load());
     PutCount(dict, "pending", c.pending.load());
+    PutCount(dict, "credits", c.credits.load());
+    PutCount(dict, "held", c.held.load());
     PutCount(dict, "accepted", c.accepted.load());
     PutCount(dict, "dispatched", c.dispatched.load());
     PutCount(dict, "acked", c.acked.load());
@@ -645,5 +880,7 @@ Socketserver_Init(Tcl_Interp *interp)
 	    socketserver::SocketObjCmd, nullptr, nullptr);
     Tcl_CreateObjCommand(interp, "::socketserver::listenfds",
 	    socketserver::ListenFdsCmd, nullptr, nullptr);
+    Tcl_CreateObjCommand(interp, "::socketserver::onclose",
+	    socketserver::OnCloseCmd, nullptr, nullptr);
     return Tcl_PkgProvide(interp, "socketserver", PACKAGE_VERSION);
 }

@@ -2,29 +2,38 @@
  * ssDispatchTable.h --
  *
  *	The dispatcher's bookkeeping, with no sockets and no Tcl in it: which
- *	workers exist, which are ready (oldest first), which connection each
- *	has been sent and not yet acknowledged, and the connections waiting
+ *	workers exist, which can take a connection now, which connections
+ *	each has been sent and not yet acknowledged, and the connections waiting
  *	for a worker because theirs died. Conn is any movable type (an owning
  *	descriptor in the server, a plain value in the unit tests).
  *
- *	Invariant: a worker is either ready, or holds at most one unacked
- *	connection, or is idle (neither). READY while holding a connection,
- *	ACK with none, or READY twice is a protocol violation.
+ *	Each worker has credits: how many more connections it may be sent.
+ *	READY (one-shot) gives one, and is a protocol violation while the
+ *	worker still has credit or holds an unacknowledged connection. CREDIT
+ *	(persistent, `-concurrency`) says how much room the worker has beyond
+ *	what it acknowledged: its credits become that room minus what was
+ *	sent to it since (unacknowledged). ACK with nothing unacknowledged is
+ *	a violation. The next connection goes to the worker with the most
+ *	credits, and among equals to the one that has had credit longest.
  */
 
 #ifndef SS_DISPATCH_TABLE_H
 #define SS_DISPATCH_TABLE_H
 
-#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 namespace socketserver {
 
 using WorkerId = uint64_t;
+
+/* At most this many connections travel to one worker unacknowledged. */
+constexpr uint64_t kMaxInFlight = 64;
 
 template <class Conn>
 class DispatchTable {
@@ -38,75 +47,111 @@ public:
 
     bool HasWorker(WorkerId id) const { return workers_.count(id) != 0; }
     size_t WorkerCount() const { return workers_.size(); }
-    size_t ReadyCount() const { return ready_.size(); }
+    size_t ReadyCount() const { return ready_.size(); }	/* With credit. */
+    uint64_t TotalCredits() const { return totalCredits_; }	/* Available. */
+    uint64_t HeldCount() const { return totalHeld_; }
     size_t PendingCount() const { return pending_.size(); }
     bool HasPending() const { return !pending_.empty(); }
 
     /*
-     * READY from a worker. Returns false on a protocol violation (unknown
-     * worker, already ready, or still holding a connection).
+     * READY from a worker: one credit. Returns false on a protocol
+     * violation (unknown worker, credit left, or still holding a
+     * connection).
      */
     bool MarkReady(WorkerId id) {
 	auto it = workers_.find(id);
-	if (it == workers_.end() || it->second.ready || it->second.unacked) {
+	if (it == workers_.end() || it->second.credits > 0
+		|| !it->second.unacked.empty()) {
 	    return false;
 	}
-	it->second.ready = true;
-	ready_.push_back(id);
+	Change(id, it->second, [](Worker &w) { w.credits = 1; });
 	return true;
     }
 
     /*
-     * Takes the worker that has been ready longest off the ready queue;
-     * the caller then sends it a connection and calls Sent (or, if the
-     * send failed, RemoveWorker).
+     * CREDIT from a worker: room for that many beyond what it has
+     * acknowledged, open channels held. Returns false for an unknown
+     * worker. The worker counts as persistent from now on: its ACKs add
+     * to HeldCount until its next CREDIT says how many it still holds.
+     */
+    bool SetCredit(WorkerId id, uint32_t room, uint32_t open) {
+	auto it = workers_.find(id);
+	if (it == workers_.end()) {
+	    return false;
+	}
+	Worker &w = it->second;
+	Change(id, w, [room](Worker &v) {
+	    uint64_t inFlight = v.unacked.size();
+	    v.credits = room > inFlight ? room - inFlight : 0;
+	});
+	totalHeld_ += open;
+	totalHeld_ -= w.held;
+	w.held = open;
+	w.persistent = true;
+	return true;
+    }
+
+    /*
+     * Takes one credit from the worker with the most (the longest ready
+     * among equals); the caller then sends it a connection and calls Sent
+     * (or, if the send failed, RemoveWorker).
      */
     std::optional<WorkerId> TakeReady() {
 	if (ready_.empty()) {
 	    return std::nullopt;
 	}
-	WorkerId id = ready_.front();
-	ready_.pop_front();
-	workers_.at(id).ready = false;
+	WorkerId id = std::get<2>(*ready_.begin());
+	Change(id, workers_.at(id), [](Worker &w) { w.credits--; });
 	return id;
     }
 
     /* Records conn as sent to id and not yet acknowledged. */
     void Sent(WorkerId id, Conn conn) {
-	workers_.at(id).unacked.emplace(std::move(conn));
+	Change(id, workers_.at(id), [&conn](Worker &w) {
+	    w.unacked.push_back(std::move(conn));
+	});
     }
 
     /*
-     * ACK from a worker. Returns the acknowledged connection (the caller
-     * drops its copy), or nullopt on a protocol violation.
+     * ACK from a worker, for the oldest connection sent to it. Returns
+     * that connection (the caller drops its copy), or nullopt on a
+     * protocol violation.
      */
     std::optional<Conn> Ack(WorkerId id) {
 	auto it = workers_.find(id);
-	if (it == workers_.end() || !it->second.unacked) {
+	if (it == workers_.end() || it->second.unacked.empty()) {
 	    return std::nullopt;
 	}
-	std::optional<Conn> conn = std::move(it->second.unacked);
-	it->second.unacked.reset();
+	Worker &w = it->second;
+	std::optional<Conn> conn;
+	Change(id, w, [&conn](Worker &v) {
+	    conn = std::move(v.unacked.front());
+	    v.unacked.pop_front();
+	});
+	if (w.persistent) {
+	    w.held++;
+	    totalHeld_++;
+	}
 	return conn;
     }
 
     /*
      * A worker is gone (its channel closed, or it broke the protocol).
-     * Its unacknowledged connection, if any, goes to the front of the
-     * pending queue. Returns true if one did.
+     * Its unacknowledged connections, if any, go to the front of the
+     * pending queue, in the order they were sent. Returns true if any did.
      */
     bool RemoveWorker(WorkerId id) {
 	auto it = workers_.find(id);
 	if (it == workers_.end()) {
 	    return false;
 	}
-	if (it->second.ready) {
-	    ready_.erase(std::find(ready_.begin(), ready_.end(), id));
-	}
-	bool requeued = false;
-	if (it->second.unacked) {
-	    pending_.push_front(std::move(*it->second.unacked));
-	    requeued = true;
+	Worker &w = it->second;
+	Unlist(id, w);
+	totalHeld_ -= w.held;
+	bool requeued = !w.unacked.empty();
+	while (!w.unacked.empty()) {
+	    pending_.push_front(std::move(w.unacked.back()));
+	    w.unacked.pop_back();
 	}
 	workers_.erase(it);
 	return requeued;
@@ -137,8 +182,8 @@ public:
     /* Visits every connection held (unacked and pending). */
     template <class F> void ForEachConn(F f) {
 	for (auto &entry : workers_) {
-	    if (entry.second.unacked) {
-		f(*entry.second.unacked);
+	    for (auto &conn : entry.second.unacked) {
+		f(conn);
 	    }
 	}
 	for (auto &conn : pending_) {
@@ -148,12 +193,62 @@ public:
 
 private:
     struct Worker {
-	bool ready = false;
-	std::optional<Conn> unacked;
+	uint64_t credits = 0;
+	uint64_t since = 0;	/* When it last became sendable. */
+	uint64_t held = 0;	/* Persistent: acknowledged, still open. */
+	uint64_t listed = 0;	/* Available() as counted in ready_, or 0. */
+	bool persistent = false;
+	std::deque<Conn> unacked;	/* Oldest first. */
     };
+    /* Most credits first, then longest ready: (-credits, since, id). */
+    using ReadyKey = std::tuple<int64_t, uint64_t, WorkerId>;
+    static ReadyKey KeyOf(WorkerId id, const Worker &w) {
+	return ReadyKey(-static_cast<int64_t>(w.credits), w.since, id);
+    }
+
+    /*
+     * What a worker can be sent now: its credits, but never more than
+     * kMaxInFlight unacknowledged at once, so its channel's queue cannot
+     * fill however large its room.
+     */
+    static uint64_t Available(const Worker &w) {
+	uint64_t sent = w.unacked.size();
+	uint64_t window = sent < kMaxInFlight ? kMaxInFlight - sent : 0;
+	return w.credits < window ? w.credits : window;
+    }
+    void Unlist(WorkerId id, Worker &w) {
+	if (w.listed) {
+	    ready_.erase(KeyOf(id, w));
+	    totalCredits_ -= w.listed;
+	    w.listed = 0;
+	}
+    }
+    /*
+     * Applies change to a worker, keeping ready_ and the total in step; a
+     * worker that could take nothing before and can now is the newest
+     * ready.
+     */
+    template <class F> void Change(WorkerId id, Worker &w, F change) {
+	bool was = w.listed != 0;
+	Unlist(id, w);
+	change(w);
+	uint64_t available = Available(w);
+	if (available > 0) {
+	    if (!was) {
+		w.since = nextSince_++;
+	    }
+	    w.listed = available;
+	    totalCredits_ += available;
+	    ready_.insert(KeyOf(id, w));
+	}
+    }
+
     std::unordered_map<WorkerId, Worker> workers_;
-    std::deque<WorkerId> ready_;
+    std::set<ReadyKey> ready_;
     std::deque<Conn> pending_;
+    uint64_t totalCredits_ = 0;
+    uint64_t totalHeld_ = 0;
+    uint64_t nextSince_ = 1;
     WorkerId nextId_ = 1;
 };
 

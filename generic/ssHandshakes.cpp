@@ -26,12 +26,12 @@ void
 Handshakes::AwaitHeader(PendingConn conn)
 {
     if (headers_.Size() >= limits_.maxHeaderWaits && !headers_.Empty()) {
-	TakeHeaderWait(headers_.Oldest().fd);	/* Closed here. */
-	sink_.Failed(Failure::DroppedHeader);
+	PendingConn oldest = TakeHeaderWait(headers_.Oldest().fd);
+	sink_.Failed(Failure::DroppedHeader, oldest.peer);	/* Closed here. */
     }
     int fd = conn.fd.Get();
     if (poller_.Add(fd, tags_.header | static_cast<uint64_t>(fd)) != 0) {
-	sink_.Failed(Failure::UnwatchedHeader);
+	sink_.Failed(Failure::UnwatchedHeader, conn.peer);
 	return;			/* conn closes here. */
     }
     headers_.Push({fd, Clock::now() + limits_.headerTimeout,
@@ -50,7 +50,7 @@ Handshakes::AwaitJoin(UniqueFd channel)
 {
     int fd = channel.Get();
     if (poller_.Add(fd, tags_.join | static_cast<uint64_t>(fd)) != 0) {
-	sink_.Failed(Failure::BadJoin);
+	sink_.Failed(Failure::BadJoin, {});
 	return;
     }
     joins_.Push({fd, Clock::now() + limits_.joinTimeout, std::move(channel)});
@@ -98,7 +98,8 @@ Handshakes::ReadHeader(int fd)
     }
     PendingConn conn = TakeHeaderWait(fd);
     if (status == ProxyStatus::Invalid) {
-	sink_.Failed(Failure::BadHeader);
+	sink_.Failed(n > 0 ? Failure::BadHeader : Failure::EndedHeader,
+		conn.peer);
 	return;			/* conn closes here. */
     }
     if (header.hasAddress) {
@@ -135,12 +136,12 @@ Handshakes::ReadJoin(int fd)
     if (n <= 0 || passed.Valid() || !Message::Parse(buf, n, msg)
 	    || msg.header.type != MsgType::Join) {
 	if (n != 0) {
-	    sink_.Failed(Failure::BadJoin);	/* Garbage, not a hang-up. */
+	    sink_.Failed(Failure::BadJoin, {});	/* Garbage, not a hang-up. */
 	}
 	return;
     }
     if (!control_.AllowsCredential(msg.Text())) {
-	sink_.Failed(Failure::RefusedJoin);
+	sink_.Failed(Failure::RefusedJoin, {});
 	return;
     }
     Message welcome = Message::Make(MsgType::Welcome);
@@ -158,12 +159,12 @@ void
 Handshakes::Expire(Clock::time_point now)
 {
     while (!headers_.Empty() && headers_.Oldest().deadline <= now) {
-	TakeHeaderWait(headers_.Oldest().fd);
-	sink_.Failed(Failure::LateHeader);
+	PendingConn late = TakeHeaderWait(headers_.Oldest().fd);
+	sink_.Failed(Failure::LateHeader, late.peer);
     }
     while (!joins_.Empty() && joins_.Oldest().deadline <= now) {
 	TakeJoinWait(joins_.Oldest().fd);
-	sink_.Failed(Failure::LateJoin);
+	sink_.Failed(Failure::LateJoin, {});
     }
 }
 

@@ -39,7 +39,8 @@ public:
 
     /* Why a waiting connection was closed. */
     enum class Failure {
-	BadHeader,	/* Malformed PROXY header, or closed before its end. */
+	BadHeader,	/* Malformed PROXY header. */
+	EndedHeader,	/* Closed before its header's end. */
 	LateHeader,	/* Its -proxytimeout passed. */
 	DroppedHeader,	/* The oldest wait, closed to make room. */
 	UnwatchedHeader,	/* The poll set could not take it. */
@@ -57,7 +58,9 @@ public:
 	/* A process that said JOIN, was allowed and told WELCOME:
 	 * channel is its private channel now. */
 	virtual void Joined(UniqueFd channel, int pid) = 0;
-	virtual void Failed(Failure why) = 0;
+	/* A wait closed for why; peer is the connection's address (a
+	 * header wait's), empty for a JOIN wait. */
+	virtual void Failed(Failure why, const std::string &peer) = 0;
     protected:
 	~Sink() = default;
     };

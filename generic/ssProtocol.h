@@ -10,11 +10,18 @@
  *	registration socket   worker -> dispatcher   REGISTER + private fd
  *	control connection    worker -> dispatcher   JOIN, once, first
  *	control connection    dispatcher -> worker   WELCOME, once, or EOF
- *	private channel       worker -> dispatcher   READY, ACK
+ *	private channel       worker -> dispatcher   READY, ACK, CREDIT
  *	private channel       dispatcher -> worker   CONN + connection fd
  *
  *	An accepted control connection becomes the worker's private channel
  *	once the dispatcher has welcomed it.
+ *
+ *	READY asks for one connection (a one-shot `client`). CREDIT is what a
+ *	persistent worker (`client -concurrency N`) sends instead, whenever
+ *	its room changes: "after every connection I have acknowledged, I can
+ *	take `room` more, and I hold `open`". The dispatcher subtracts what it
+ *	has sent since (sent, not yet acknowledged), so a CREDIT is absolute,
+ *	never a delta, and a lower room (0: drain) needs no retraction.
  */
 
 #ifndef SS_PROTOCOL_H
@@ -34,6 +41,7 @@ enum class MsgType : uint8_t {
     Conn = 4,
     Welcome = 5,	/* Control socket: the server took this worker. */
     Join = 6,		/* Control socket: pid and credential. */
+    Credit = 7,		/* Private channel: a CreditBody as the text. */
 };
 
 constexpr uint32_t kMagic = 0x53534432;	/* "SSD2" */
@@ -47,6 +55,12 @@ struct MsgHeader {
 };
 
 constexpr size_t kMaxMessage = sizeof(MsgHeader) + kMaxPeerText;
+
+/* What a CREDIT carries, in the sender's byte order (same host). */
+struct CreditBody {
+    uint32_t room;		/* Connections it can take beyond those acked. */
+    uint32_t open;		/* Channels handed to it and not yet closed. */
+};
 
 /*
  * A message as it travels: header plus optional text.
@@ -70,6 +84,20 @@ struct Message {
     }
     std::string Text() const { return std::string(text, textLen); }
 
+    static Message MakeCredit(uint32_t room, uint32_t open) {
+	Message m = Make(MsgType::Credit);
+	CreditBody body{room, open};
+	std::memcpy(m.text, &body, sizeof(body));
+	m.textLen = sizeof(body);
+	return m;
+    }
+    /* The body of a message Parse accepted as a CREDIT. */
+    CreditBody Credit() const {
+	CreditBody body{};
+	std::memcpy(&body, text, sizeof(body));
+	return body;
+    }
+
     /*
      * Copies wire bytes into a message. Returns false if they are not a
      * well-formed message of ours (garbage from a hostile peer).
@@ -90,6 +118,8 @@ struct Message {
 	    return out.textLen == 0;
 	case MsgType::Conn: case MsgType::Join:
 	    return true;
+	case MsgType::Credit:
+	    return out.textLen == sizeof(CreditBody);
 	}
 	return false;
     }

@@ -294,16 +294,22 @@ Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
     counters_->acceptErrors++;
     if (err == ECONNABORTED || err == EINTR || err == EPROTO
 	    || err == EPERM) {
+	Log(LogKind::Accept, "warning", std::string("accept failed: ")
+		+ Tcl_ErrnoMsg(err) + "; skipped that connection");
 	return Accept::Skip;
     }
     PauseIntake();		/* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
+    Log(LogKind::Accept, "error", std::string("accept failed: ")
+	    + Tcl_ErrnoMsg(err) + "; not accepting for "
+	    + std::to_string(kAcceptBackoff.count()) + " ms");
     return Accept::Stop;
 }
 
 /*
  * CanAccept --
- *	Backpressure: accept only while a worker is ready and no connection
- *	is waiting for one (re-sent, or its PROXY header done). Connections
+ *	Backpressure: accept only while the workers have a credit left and
+ *	no connection is waiting for one (re-sent, or its PROXY header
+ *	done). Connections
  *	still waiting for their header do not count: a worker is taken only
  *	once a header is whole, so silent ones must not shut out the rest
  *	(Handshakes bounds their number instead).
@@ -312,7 +318,7 @@ Server::AcceptOne(int fd, UniqueFd &conn, std::string &peer)
 bool
 Server::CanAccept() const
 {
-    return !table_.HasPending() && table_.ReadyCount() > 0;
+    return !table_.HasPending() && table_.TotalCredits() > 0;
 }
 
 static int
@@ -509,6 +515,9 @@ Server::ReceiveRegistrations()
 		|| msg.header.type != MsgType::Register || !passed.Valid()
 		|| !IsSocket(passed.Get())) {
 	    counters_->rejected++;	/* Garbage, or no room for its fd. */
+	    Log(LogKind::Registration, "warning", n == -EMFILE
+		    ? "refused a worker's registration: no descriptor left"
+		    : "rejected a malformed registration message");
 	    continue;
 	}
 	AddWorker(std::move(passed), static_cast<int>(msg.header.pid));
@@ -540,6 +549,11 @@ Server::AcceptControl()
 	}
 	if (!control_.AllowsPeer(channel.Get(), options_.allowUids)) {
 	    counters_->refused++;	/* Unix: the kernel knows its uid. */
+	    int uid = -1;
+	    PeerUid(channel.Get(), uid);
+	    Log(LogKind::Control, "warning", "refused a process joining"
+		    " through the control socket: uid " + std::to_string(uid)
+		    + " is not allowed (-allowuid)");
 	    continue;
 	}
 	handshakes_.AwaitJoin(std::move(channel));
@@ -548,8 +562,9 @@ Server::AcceptControl()
 
 /*
  * ServiceWorker --
- *	Reads what a worker sent: READY puts it on the ready queue, ACK
- *	drops the dispatcher's copy of its connection. End of file, an
+ *	Reads what a worker sent: READY gives it one credit, CREDIT sets its
+ *	room (see DispatchTable), ACK drops the dispatcher's copy of its
+ *	oldest unacknowledged connection. End of file, an
  *	error or a protocol violation removes the worker.
  */
 
@@ -572,6 +587,9 @@ Server::ServiceWorker(WorkerId id)
 	bool ok = n > 0 && !passed.Valid() && Message::Parse(buf, n, msg);
 	if (ok && msg.header.type == MsgType::Ready) {
 	    ok = table_.MarkReady(id);
+	} else if (ok && msg.header.type == MsgType::Credit) {
+	    CreditBody credit = msg.Credit();
+	    ok = table_.SetCredit(id, credit.room, credit.open);
 	} else if (ok && msg.header.type == MsgType::Ack) {
 	    std::optional<PendingConn> conn = table_.Ack(id);
 	    ok = conn.has_value();
@@ -585,6 +603,9 @@ Server::ServiceWorker(WorkerId id)
 	if (!ok) {
 	    if (n > 0 || n == -EMSGSIZE) {
 		counters_->rejected++;	/* Not our protocol: garbage. */
+		Log(LogKind::Worker, "warning", "dropped worker (pid "
+			+ std::to_string(workers_.at(id).pid) + "): it broke"
+			" the protocol");
 	    }
 	    DropWorker(id);		/* Or simply gone. */
 	    return;
@@ -605,7 +626,8 @@ Server::DropWorker(WorkerId id)
 
 /*
  * Dispatch --
- *	Sends conn to the worker that has been ready longest. A worker whose
+ *	Sends conn to the worker with the most credits (the one ready
+ *	longest among equals: see DispatchTable::TakeReady). A worker whose
  *	channel fails is dropped and the next one tried. With no worker
  *	left, conn waits in the pending queue.
  */
@@ -617,8 +639,12 @@ Server::Dispatch(PendingConn conn)
 	Message msg = Message::Make(MsgType::Conn);
 	msg.SetText(conn.peer);
 	const WorkerChannel &worker = workers_.at(*id);
-	if (SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
-		PassFd{conn.fd.Get(), worker.pid}) != 0) {
+	int err = SendMessage(worker.fd.Get(), msg.Data(), msg.Size(),
+		PassFd{conn.fd.Get(), worker.pid});
+	if (err != 0) {
+	    Log(LogKind::Worker, "warning", "dropped worker (pid "
+		    + std::to_string(worker.pid) + "): couldn't send it a"
+		    " connection: " + Tcl_ErrnoMsg(err));
 	    DropWorker(*id);
 	    continue;
 	}
@@ -669,6 +695,8 @@ Server::AcceptFrom(const Listener &listener)
 	    std::string address = conn.peer.substr(0, conn.peer.find(' '));
 	    if (!options_.proxyFrom.Matches(address)) {
 		counters_->proxyErrors++;
+		Log(LogKind::Proxy, "warning", "closed a connection from "
+			+ address + ": not a trusted proxy (-proxyfrom)");
 		continue;	/* Not a trusted proxy: closed. */
 	    }
 	    handshakes_.AwaitHeader(std::move(conn));
@@ -683,6 +711,8 @@ Server::Publish()
 {
     counters_->workers.store(table_.WorkerCount());
     counters_->ready.store(table_.ReadyCount());
+    counters_->credits.store(table_.TotalCredits());
+    counters_->held.store(table_.HeldCount());
     counters_->pending.store(table_.PendingCount()
 	    + handshakes_.HeaderWaits());
 }
@@ -701,25 +731,82 @@ Server::Joined(UniqueFd channel, int pid)
     AddWorker(std::move(channel), pid);
 }
 
-/* A connection that broke off its handshake is counted. */
+/*
+ * Failed --
+ *	A connection that broke off its handshake: counted, and told to -log
+ *	(peer: the connection's address, for a PROXY header wait).
+ */
+
 void
-Server::Failed(Handshakes::Failure why)
+Server::Failed(Handshakes::Failure why, const std::string &peer)
 {
+    using Failure = Handshakes::Failure;
+    std::string from = "closed a connection from "
+	    + peer.substr(0, peer.find(' ')) + ": ";
     switch (why) {
-    case Handshakes::Failure::BadHeader:
-    case Handshakes::Failure::LateHeader:
-    case Handshakes::Failure::DroppedHeader:
-    case Handshakes::Failure::UnwatchedHeader:
+    case Failure::BadHeader:
 	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "warning", from + "malformed PROXY header");
 	break;
-    case Handshakes::Failure::BadJoin:
-    case Handshakes::Failure::LateJoin:
+    case Failure::EndedHeader:
+	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "warning", from
+		+ "it ended before its PROXY header");
+	break;
+    case Failure::LateHeader:
+	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "warning", from + "no PROXY header within "
+		+ std::to_string(options_.proxyTimeoutMs) + " ms");
+	break;
+    case Failure::DroppedHeader:
+	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "warning", from + "the oldest of too many"
+		" waiting for their PROXY header");
+	break;
+    case Failure::UnwatchedHeader:
+	counters_->proxyErrors++;
+	Log(LogKind::Proxy, "error", from
+		+ "couldn't watch it for its PROXY header");
+	break;
+    case Failure::BadJoin:
 	counters_->rejected++;
+	Log(LogKind::Control, "warning", "closed a control-socket"
+		" connection that did not send JOIN");
 	break;
-    case Handshakes::Failure::RefusedJoin:
+    case Failure::LateJoin:
+	counters_->rejected++;
+	Log(LogKind::Control, "warning", "closed a control-socket connection"
+		" that sent no JOIN in time");
+	break;
+    case Failure::RefusedJoin:
 	counters_->refused++;
+	Log(LogKind::Control, "warning", "refused a process joining through"
+		" the control socket: wrong credential");
 	break;
     }
+}
+
+/*
+ * Log --
+ *	Tells -log, if given and the rate limit for kind allows, why the
+ *	dispatcher dropped or refused something. Called in the dispatcher
+ *	thread with the lock held; the callback only queues the message.
+ */
+
+void
+Server::Log(LogKind kind, const char *level, std::string message)
+{
+    uint64_t suppressed;
+    if (!options_.log || !logLimiter_.Allow(kind, Clock::now(), suppressed)) {
+	return;
+    }
+    if (suppressed > 0) {
+	message += " (and " + std::to_string(suppressed)
+		+ " more like this not logged)";
+    }
+    std::string where = port_ ? "socketserver on port " + std::to_string(port_)
+	    : "socketserver at " + addresses_.front();
+    options_.log(level, where + ": " + message);
 }
 
 } // namespace socketserver

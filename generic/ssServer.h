@@ -15,12 +15,14 @@
 #include "ssListen.h"
 #include "ssPlatform.h"
 #include "ssProxy.h"
+#include "ssRateLimit.h"
 
 #include <tcl.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +48,8 @@ struct Counters {
     std::atomic<uint32_t> workers{0};	/* Registered now. */
     std::atomic<uint32_t> ready{0};	/* Armed and idle now. */
     std::atomic<uint32_t> pending{0};	/* Waiting for a worker. */
+    std::atomic<uint64_t> credits{0};	/* Connections workers can take. */
+    std::atomic<uint64_t> held{0};	/* Open in -concurrency workers. */
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free,
 	"counters are shared across processes");
@@ -68,7 +72,16 @@ struct ServerOptions {
     AddressFilter proxyFrom;		/* Empty: loopback only. */
     bool proxyFromSet = false;
     int proxyTimeoutMs = 5000;
+    /*
+     * -log: told, from the dispatcher thread, why something was dropped
+     * or refused (level "warning" or "error", and a sentence). It must
+     * not touch an interp there: `server` queues it to its own thread.
+     */
+    std::function<void(const char *level, const std::string &message)> log;
 };
+
+/* What the dispatcher logs about, each kind rate-limited on its own. */
+enum class LogKind { Accept, Proxy, Control, Registration, Worker };
 
 /*
  * The server hands connections that must speak first (a PROXY header, a
@@ -159,13 +172,14 @@ private:
     Accept AcceptOne(int fd, UniqueFd &conn, std::string &peer);
     void PauseIntake();
     void Publish();
+    void Log(LogKind kind, const char *level, std::string message);
     bool IntakePaused() const;
     bool CanAccept() const;
 
     /* Handshakes::Sink. */
     void HeaderRead(PendingConn conn) override;
     void Joined(UniqueFd channel, int pid) override;
-    void Failed(Handshakes::Failure why) override;
+    void Failed(Handshakes::Failure why, const std::string &peer) override;
 
     ServerOptions options_;
     std::vector<Listener> listeners_;
@@ -188,6 +202,7 @@ private:
     DispatchTable<PendingConn> table_;
     std::unordered_map<WorkerId, WorkerChannel> workers_;
     std::chrono::steady_clock::time_point resumeAccept_{};
+    RateLimiter<LogKind> logLimiter_;
 
     std::atomic<bool> stopping_{false};
     std::mutex startMutex_;		/* Open waits for the thread to run. */

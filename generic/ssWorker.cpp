@@ -14,6 +14,7 @@
 #include "ssRegistry.h"
 #include "ssTclUtil.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -31,6 +32,31 @@ constexpr const char *kAssocKey = "socketserver::worker";
 constexpr int kRegisterTimeoutMs = 5000;
 
 struct InterpWorkers;
+struct WorkerLink;
+
+/*
+ * What a channel's close handler holds to find the link that handed the
+ * channel over: the link clears it when it goes, and only the link's own
+ * thread may follow it. Freed by the last of its holders (the link and
+ * each open channel it handed over), see ReleaseRef. Counted by hand, not
+ * a shared_ptr: its polymorphic control block trips UBSan's vptr check in
+ * a worker out of descriptors (fault-1.2), where the check cannot probe
+ * memory.
+ */
+struct LinkRef {
+    std::atomic<WorkerLink *> link{nullptr};
+    Tcl_ThreadId thread;
+    std::atomic<unsigned> holders{1};
+};
+
+/* Drops one holder of ref; the last frees it. */
+void
+ReleaseRef(LinkRef *ref)
+{
+    if (ref->holders.fetch_sub(1) == 1) {
+	std::unique_ptr<LinkRef> last(ref);
+    }
+}
 
 struct WorkerLink {
     InterpWorkers *owner = nullptr;
@@ -43,8 +69,18 @@ struct WorkerLink {
     SocketWatch watch;		/* On fd; declared after it, stops first. */
     int pid = 0;		/* The process that registered fd. */
     Tcl_Obj *handler = nullptr;
-    bool armed = false;
+    bool armed = false;		/* One-shot: READY sent, nothing yet. */
+    int concurrency = -1;	/* -concurrency N, or -1: one-shot. */
+    uint32_t open = 0;		/* Channels handed over, not yet closed. */
+    LinkRef *ref = nullptr;	/* Held; see ReleaseRef. */
 };
+
+/* Whether the link's server should tell it when it goes away. */
+bool
+Listening(const WorkerLink *link)
+{
+    return link->armed || link->concurrency > 0;
+}
 
 struct InterpWorkers {
     Tcl_Interp *interp = nullptr;
@@ -63,6 +99,10 @@ void
 CloseLink(std::unique_ptr<WorkerLink> link)
 {
     link->watch.Stop();
+    if (link->ref) {
+	link->ref->link = nullptr;	/* Its channels' close handlers. */
+	ReleaseRef(link->ref);
+    }
     if (link->fd.Valid()) {
 	DiscardUnreadSockets(link->fd.Get());
     }
@@ -289,6 +329,10 @@ NewLink(Tcl_Interp *interp, InterpWorkers *workers, const WorkerTarget &target)
     link->owner = workers;
     link->target = target;
     link->pid = ProcessId();
+    auto ref = std::make_unique<LinkRef>();
+    ref->link = link.get();
+    ref->thread = Tcl_GetCurrentThread();
+    link->ref = ref.release();	/* Freed by ReleaseRef. */
     std::string failure;
     int err;
     if (!target.path.empty()) {
@@ -387,6 +431,71 @@ SendReady(WorkerLink *link)
 }
 
 /*
+ * SendCredit --
+ *	Tells the dispatcher how many more connections a -concurrency link
+ *	can take beyond those it has acknowledged, and how many it holds
+ *	(see ssProtocol.h). Returns 0 or errno.
+ */
+
+int
+SendCredit(WorkerLink *link)
+{
+    uint32_t limit = static_cast<uint32_t>(link->concurrency);
+    uint32_t room = limit > link->open ? limit - link->open : 0;
+    Message msg = Message::MakeCredit(room, link->open);
+    return SendMessage(link->fd.Get(), msg.Data(), msg.Size(), kNoFd);
+}
+
+/*
+ * ChannelGone --
+ *	A channel this link handed over has closed (or could not be made):
+ *	a -concurrency link has room again and says so. A failed send is
+ *	left to the link's file handler, which sees the channel end.
+ */
+
+void
+ChannelGone(WorkerLink *link)
+{
+    if (link->concurrency >= 0 && link->pid == ProcessId()) {
+	SendCredit(link);
+    }
+}
+
+/*
+ * HandedChannelClosed --
+ *	Close handler of every channel a link hands to its handler, wherever
+ *	it is closed from: the channel stops counting against the link. A
+ *	link already gone, or a channel closed in another thread (moved
+ *	there with thread::transfer), counts nothing.
+ */
+
+void
+HandedChannelClosed(ClientData clientData)
+{
+    auto ref = static_cast<LinkRef *>(clientData);
+    WorkerLink *link = ref->link;
+    bool ours = ref->thread == Tcl_GetCurrentThread();
+    ReleaseRef(ref);
+    if (link && ours) {
+	link->open--;
+	ChannelGone(link);
+    }
+}
+
+/*
+ * CountHandedChannel --
+ *	Counts chan against link until it is closed.
+ */
+
+void
+CountHandedChannel(WorkerLink *link, Tcl_Channel chan)
+{
+    link->ref->holders++;
+    Tcl_CreateCloseHandler(chan, HandedChannelClosed, link->ref);
+    link->open++;
+}
+
+/*
  * ReportLostServer --
  *	Raises a background error in an armed worker whose server has gone
  *	(or, over a control socket, refused it).
@@ -406,7 +515,8 @@ ReportLostServer(Tcl_Interp *interp, const std::string &where,
  * ReregisterInChild --
  *	In a process forked from a worker: drops the channel inherited from
  *	the parent (already replaced by /dev/null) and, if the link was
- *	armed, registers and arms anew with the same handler.
+ *	armed or persistent, registers and arms anew with the same handler
+ *	(and -concurrency; the child holds none of the parent's channels).
  */
 
 void
@@ -418,11 +528,16 @@ ReregisterInChild(InterpWorkers *workers, const std::string &key)
 	return;
     }
     bool wasArmed = old->armed;
+    std::optional<int> concurrency;
+    if (old->concurrency >= 0) {
+	concurrency = old->concurrency;
+    }
     WorkerTarget target = old->target;
     Tcl_Obj *handler = old->handler;
     Tcl_IncrRefCount(handler);
     CloseLink(std::move(old));
-    if (wasArmed && ArmWorker(workers->interp, target, handler) != TCL_OK) {
+    if ((wasArmed || concurrency) && ArmWorker(workers->interp, target,
+	    handler, concurrency) != TCL_OK) {
 	Tcl_BackgroundException(workers->interp, TCL_ERROR);
     }
     Tcl_DecrRefCount(handler);
@@ -431,16 +546,18 @@ ReregisterInChild(InterpWorkers *workers, const std::string &key)
 /*
  * InvokeHandler --
  *	Wraps an accepted descriptor in a Tcl TCP channel (a file channel for
- *	a Unix-domain connection, see MakeChannelFor) and calls
- *	{*}handler chan address port at global level. As Tcl's own accept
- *	callback does: an error is a background error and closes the
- *	channel, unless the handler already did.
+ *	a Unix-domain connection, see MakeChannelFor), counts it against link
+ *	until it closes, and calls {*}handler chan address port at global
+ *	level. As Tcl's own accept callback does: an error is a background
+ *	error and closes the channel, unless the handler already did. link
+ *	may be gone when this returns.
  */
 
 void
-InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
+InvokeHandler(WorkerLink *link, Tcl_Obj *handler, UniqueFd conn,
 	const std::string &peer)
 {
+    Tcl_Interp *interp = link->owner->interp;
     size_t space = peer.rfind(' ');	/* A Unix path may hold spaces. */
     std::string address = peer.substr(0, space);
     int port = space == std::string::npos ? 0
@@ -448,8 +565,10 @@ InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
 
     Tcl_Channel chan = MakeChannelFor(conn);
     if (!chan) {
+	ChannelGone(link);
 	return;			/* conn closes here. */
     }
+    CountHandedChannel(link, chan);
     Tcl_RegisterChannel(interp, chan);
     Tcl_RegisterChannel(nullptr, chan);	/* Hold it across the call. */
 
@@ -477,8 +596,8 @@ InvokeHandler(Tcl_Interp *interp, Tcl_Obj *handler, UniqueFd conn,
 
 /*
  * ServiceLink --
- *	A private channel is readable. CONN: acknowledge, disarm, call the
- *	handler. End-of-file or anything malformed: the server is gone.
+ *	A private channel is readable. CONN: acknowledge, disarm (one-shot),
+ *	call the handler. End-of-file or anything malformed: the server is gone.
  */
 
 void
@@ -518,7 +637,7 @@ ServiceLink(ClientData clientData)
     Message msg;
     if (n <= 0 || !Message::Parse(buf, n, msg)
 	    || msg.header.type != MsgType::Conn || !conn.Valid()) {
-	bool wasArmed = link->armed;
+	bool wasArmed = Listening(link);
 	std::string where = link->where, id = link->id;
 	CloseLink(TakeLink(workers, key));
 	if (wasArmed) {
@@ -532,7 +651,7 @@ ServiceLink(ClientData clientData)
     link->armed = false;
     Tcl_Obj *handler = link->handler;
     Tcl_IncrRefCount(handler);
-    InvokeHandler(interp, handler, std::move(conn), msg.Text());
+    InvokeHandler(link, handler, std::move(conn), msg.Text());
     Tcl_DecrRefCount(handler);	/* link may be gone by now. */
 }
 
@@ -578,12 +697,15 @@ FailRegistration(Tcl_Interp *interp, InterpWorkers *workers,
  * ArmWorker --
  *	Implements `client`: checks the handler names a command, joins the
  *	server if this interp has no live link to it (or inherited one
- *	across fork), stores the handler, and sends READY unless already
- *	armed (a second `client` only replaces the handler).
+ *	across fork), and stores the handler. With concurrency the link
+ *	becomes (or stays) persistent with that limit and sends its CREDIT;
+ *	without, a one-shot link sends READY unless already armed, and a
+ *	second `client` only replaces the handler (of a persistent link too).
  */
 
 int
-ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
+ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler,
+	std::optional<int> concurrency)
 {
     Tcl_Size objc;
     Tcl_Obj **objv;
@@ -628,11 +750,16 @@ ArmWorker(Tcl_Interp *interp, const WorkerTarget &target, Tcl_Obj *handler)
 	Tcl_DecrRefCount(link->handler);
     }
     link->handler = handler;
-    if (!link->armed) {
-	int err = SendReady(link);
-	if (err) {
-	    return FailRegistration(interp, workers, link, err);
-	}
+    int err = 0;
+    if (concurrency) {
+	link->concurrency = *concurrency;
+	link->armed = false;	/* The CREDIT replaces a READY. */
+	err = SendCredit(link);
+    } else if (link->concurrency < 0 && !link->armed) {
+	err = SendReady(link);
+    }
+    if (err) {
+	return FailRegistration(interp, workers, link, err);
     }
     return TCL_OK;
 }

@@ -33,11 +33,12 @@ struct WorkerTarget {
 };
 
 /*
- * Arms interp as a worker of target with handler. Returns a Tcl result;
- * on error the message and errorCode are in interp.
+ * Arms interp as a worker of target with handler: one-shot, or with
+ * concurrency, persistent with that limit (0: take no more). Returns a
+ * Tcl result; on error the message and errorCode are in interp.
  */
 int ArmWorker(Tcl_Interp *interp, const WorkerTarget &target,
-	Tcl_Obj *handler);
+	Tcl_Obj *handler, std::optional<int> concurrency = std::nullopt);
 
 /* Forgets interp's link to a server this process just closed. */
 void ForgetWorkerLink(Tcl_Interp *interp, uint64_t serverId);

@@ -11,7 +11,7 @@
 #
 #	    set pool [::socketserver::prefork -port 8080 -workers 4 \
 #		    -handler handle ?-init script? ?-maxrequests N? \
-#		    ?-timeout seconds? ?-onexit cmd? ?-log cmd? \
+#		    ?-concurrency N? ?-timeout seconds? ?-onexit cmd? ?-log cmd? \
 #		    ?-spawn bool? ?-tclsh path? ?-control path? ...]
 #	    $pool workers ?n?
 #	    $pool info
@@ -45,7 +45,11 @@
 #		ready		-init ran, the worker is armed for the first time
 #		busy		a connection was handed over, the handler runs
 #		done N		the handler returned; N connections so far
-#		retiring WHY	it takes no more connections and will exit
+#		hold K T N	-concurrency: K channels open, the oldest since
+#				T (clock milliseconds; 0 when K is 0), N closed
+#				so far
+#		retiring WHY ?N?  it takes no more connections and will exit
+#				(-concurrency: after taking N)
 #		log LEVEL TEXT	a log line, passed to the pool's -log
 #	    Its end of file tells the supervisor at once that a worker died;
 #	    a periodic `wait -nohang` on every worker pid is the backstop
@@ -83,13 +87,20 @@
 #	interp is busy; the stop runs from the event loop, and if the
 #	process is still alive signalStopMs + 1 s later, the thread ends it.
 #
-#	When a request is finished: when the handler returns. A handler that
-#	keeps the channel open and answers later from fileevents is counted
-#	then (for -maxrequests and `info served`), and the worker takes its
-#	next connection at once; -timeout measures only the time spent inside
-#	the handler. A worker that is asked to exit still waits until every
-#	channel it handed to the handler is closed (the supervisor's stop
-#	-timeout bounds that wait).
+#	When a request is finished: one-shot (the default), when the handler
+#	returns. A handler that keeps the channel open and answers later
+#	from fileevents is counted then (for -maxrequests and `info served`),
+#	and the worker takes its next connection at once; -timeout measures
+#	only the time spent inside the handler. With -concurrency N (for
+#	such event-driven handlers) the worker arms once with `client
+#	-concurrency N` and holds up to N connections; each counts until its
+#	channel is closed (::socketserver::onclose): `info served` counts
+#	closed ones, -maxrequests N stops the worker taking more after N
+#	(`client -concurrency 0`) and retires it once they are all closed,
+#	and -timeout kills a worker whose oldest open connection is older.
+#	A worker that is asked to exit still waits until every channel it
+#	handed to the handler is closed (the supervisor's stop -timeout
+#	bounds that wait).
 #
 #	Graceful stop, and why in this order (the pool owns the server):
 #	  1. Close the listener at once. New connections are refused. Every
@@ -196,7 +207,8 @@ proc ::socketserver::prefork {args} {
     # Tcl 9's epoll (kqueue) notifier does not survive a fork without
     # exec: the child shares, or loses, its parent's event set.
     set tcl9 [package vsatisfies [package provide Tcl] 9-]
-    set opts [dict create -backlog "" -control "" -handler "" -init "" \
+    set opts [dict create -backlog "" -concurrency 0 -control "" \
+	    -handler "" -init "" \
 	    -log "" -maxrequests 0 -myaddr "" -onexit "" -port 0 -signals "" \
 	    -spawn [expr {$windows || $tcl9}] -tclsh "" -timeout 0 -workers 2]
     set opts [prefork::ParseOptions $opts $args]
@@ -204,6 +216,7 @@ proc ::socketserver::prefork {args} {
 	prefork::CheckInt -port ${-port} 0
 	prefork::CheckInt workers ${-workers} 1
 	prefork::CheckInt maxrequests ${-maxrequests} 0
+	prefork::CheckInt concurrency ${-concurrency} 0
 	prefork::CheckNumber timeout ${-timeout}
 	if {${-backlog} ne ""} {
 	    prefork::CheckInt backlog ${-backlog} 1
@@ -848,6 +861,7 @@ oo::define Pool {
 	set config [dict create handler [dict get $cfg -handler] \
 		init [dict get $cfg -init] \
 		maxrequests [dict get $cfg -maxrequests] \
+		concurrency [dict get $cfg -concurrency] \
 		log [dict get $cfg -log] spawned $spawn]
 	if {!$spawn} {
 	    dict set config target [list -port $port]
@@ -961,14 +975,24 @@ oo::define Pool {
 		dict set workers $pid busy 0
 		dict set workers $pid served [lindex $line 1]
 	    }
+	    hold {
+		lassign $line - held since served
+		dict set workers $pid busy [expr {$held > 0}]
+		dict set workers $pid busySince $since
+		dict set workers $pid served $served
+	    }
 	    retiring {
 		if {[dict get $w state] ne "retiring"} {
 		    dict set workers $pid state retiring
 		    set why [lindex $line 1]
 		    if {$state eq "running" && [dict get $w asked] eq ""} {
 			if {$why eq "maxrequests"} {
-			    my Log info "worker $pid retires after\
-				    [dict get $workers $pid served]\
+			    # -concurrency: it took them, not all closed yet.
+			    set n [lindex $line 2]
+			    if {$n eq ""} {
+				set n [dict get $workers $pid served]
+			    }
+			    my Log info "worker $pid retires after $n\
 				    connections (-maxrequests)"
 			} else {
 			    my Log warning "worker $pid retires ($why)"
@@ -1481,6 +1505,7 @@ proc RunWorker {statusPipe controlPipe config} {
     array unset W
     array set W {
 	armed 0 inHandler 0 finishing 0 drain 0 orphan 0 open {} raw 0
+	held {} taken 0
     }
     set W(pipe) $statusPipe
     set W(control) $controlPipe
@@ -1488,6 +1513,7 @@ proc RunWorker {statusPipe controlPipe config} {
 	set W(target) $target
 	set W(handler) $handler
 	set W(max) $maxrequests
+	set W(conc) $concurrency
 	set W(log) $log
 	set W(guard) $spawned
     }
@@ -1556,6 +1582,9 @@ proc StdoutGuard {cmd chan args} {
 
 proc Serve {chan addr port} {
     variable W
+    if {$W(conc) > 0} {
+	tailcall ServeHeld $chan $addr $port
+    }
     variable served
     variable stopping
     set W(armed) 0
@@ -1587,10 +1616,60 @@ proc Serve {chan addr port} {
     }
 }
 
+# ServeHeld, Closed, ReportHeld --
+#	-concurrency: the worker stays armed. Each connection is counted
+#	from the hand-off until its channel closes, wherever it closes
+#	(W(held): channel -> when it was handed over); after -maxrequests
+#	of them the worker takes no more and retires once all are closed.
+
+proc ServeHeld {chan addr port} {
+    variable W
+    variable stopping
+    dict set W(held) $chan [clock milliseconds]
+    incr W(taken)
+    ::socketserver::onclose $chan [list ::socketserver::prefork::Closed $chan]
+    ReportHeld
+    set W(inHandler) 1
+    set code [catch {uplevel #0 [list {*}$W(handler) $chan $addr $port]} \
+	    msg opts]
+    set W(inHandler) 0
+    if {$code == 1} {
+	WorkerLog error "-handler failed: [dict get $opts -errorinfo]"
+	catch {close $chan}
+    }
+    if {$W(finishing)} {
+	return
+    }
+    if {$stopping} {
+	Finish [expr {$W(drain) ? "stop" : "retire"}]
+    } elseif {$W(max) > 0 && $W(taken) >= $W(max)} {
+	Finish maxrequests
+    }
+}
+
+proc Closed {chan} {
+    variable W
+    variable served
+    dict unset W(held) $chan
+    incr served
+    ReportHeld
+}
+
+proc ReportHeld {} {
+    variable W
+    variable served
+    set since 0
+    if {[dict size $W(held)]} {
+	set since [tcl::mathfunc::min {*}[dict values $W(held)]]
+    }
+    Report [list hold [dict size $W(held)] $since $served]
+}
+
 proc Arm {} {
     variable W
     variable stopping
-    if {[catch {::socketserver::socket client {*}$W(target) \
+    set limit [expr {$W(conc) > 0 ? [list -concurrency $W(conc)] : {}}]
+    if {[catch {::socketserver::socket client {*}$W(target) {*}$limit \
 	    ::socketserver::prefork::Serve} msg]} {
 	if {!$stopping} {
 	    WorkerLog error "can't take connections: $msg"
@@ -1684,7 +1763,12 @@ proc Finish {why} {
     }
     set W(finishing) 1
     set stopping 1
-    Report [list retiring $why]
+    if {$W(conc) > 0 && $W(armed)} {
+	# Take no more; what is already on its way is still served.
+	catch {::socketserver::socket client {*}$W(target) -concurrency 0 \
+		::socketserver::prefork::Serve}
+    }
+    Report [list retiring $why {*}[expr {$W(conc) > 0 ? $W(taken) : {}}]]
     WaitAndExit
 }
 
@@ -1697,7 +1781,7 @@ proc WaitAndExit {} {
 	}
     }
     set W(open) $open
-    if {![llength $open] && !$W(inHandler)} {
+    if {![llength $open] && ![dict size $W(held)] && !$W(inHandler)} {
 	::exit 0
     }
     after 20 ::socketserver::prefork::WaitAndExit

@@ -139,22 +139,12 @@ proc sstest::reapAll {} {
 #	line of the answer (or "timeout"/"eof"). Bounded by timeoutMs.
 proc sstest::fetch {port {host 127.0.0.1} {line ""} {timeoutMs 5000}} {
     set s [socket $host $port]
-    fconfigure $s -buffering line -blocking 0
+    fconfigure $s -buffering line
     if {$line ne ""} {
 	puts $s $line
     }
-    set key ::sstest::fetch[incr ::sstest::fetchSeq]
-    set $key ""
-    fileevent $s readable [list apply {{s key} {
-	if {[gets $s l] >= 0} {
-	    set $key $l
-	} elseif {[eof $s]} {
-	    set $key eof
-	}
-    }} $s $key]
-    set result [sstest::vwaitFor [string range $key 2 end] $timeoutMs]
+    set result [sstest::readLine $s $timeoutMs]
     close $s
-    unset $key
     return $result
 }
 
@@ -275,4 +265,151 @@ proc sstest::kill {args} {
 	catch {close $chan}
 	unset -nocomplain ::sstest::out($chan) ::sstest::ended($chan)
     }
+}
+
+# sstest::hold --
+#	A handler for event-driven workers (client -concurrency): answers
+#	"pid ipaddr" and keeps the connection open. A line "close" closes
+#	it, "concurrency N" calls `client -concurrency N` again, anything
+#	else is echoed as "pid line"; end-of-file closes it.
+proc sstest::hold {chan addr port} {
+    fconfigure $chan -buffering line -blocking 0
+    puts $chan "[pid] $addr"
+    fileevent $chan readable [list sstest::holdLine $chan]
+}
+proc sstest::holdLine {chan} {
+    if {[gets $chan line] < 0} {
+	if {[eof $chan]} {
+	    close $chan
+	}
+	return
+    }
+    switch -glob -- $line {
+	close {close $chan}
+	{concurrency *} {
+	    ::socketserver::socket client -concurrency [lindex $line 1] \
+		    sstest::hold
+	    puts $chan "[pid] ok"
+	}
+	default {puts $chan "[pid] $line"}
+    }
+}
+
+# sstest::readLine --
+#	Reads one line from chan from the event loop; returns the line,
+#	"eof" or "timeout" after timeoutMs.
+proc sstest::readLine {chan {timeoutMs 5000}} {
+    fconfigure $chan -blocking 0 -buffering line
+    set key ::sstest::line[incr ::sstest::lineSeq]
+    set $key ""
+    fileevent $chan readable [list apply {{chan key} {
+	if {[gets $chan l] >= 0} {
+	    set $key $l
+	} elseif {[eof $chan]} {
+	    set $key eof
+	}
+    }} $chan $key]
+    set result [sstest::vwaitFor [string range $key 2 end] $timeoutMs]
+    catch {fileevent $chan readable {}}
+    unset $key
+    return $result
+}
+
+# sstest::holdClients / sstest::closeClients --
+#	Opens n clients to port and reads each one's first line (see
+#	sstest::hold); returns a list of {chan firstWordOfThatLine}. Closing
+#	them.
+proc sstest::holdClients {port n {timeoutMs 5000}} {
+    set result {}
+    for {set i 0} {$i < $n} {incr i} {
+	set c [socket 127.0.0.1 $port]
+	lappend result [list $c [lindex [sstest::readLine $c $timeoutMs] 0]]
+    }
+    return $result
+}
+proc sstest::closeClients {clients} {
+    foreach c $clients {
+	catch {close [lindex $c 0]}
+    }
+}
+
+# sstest::count --
+#	One counter of the server on port.
+proc sstest::count {port key} {
+    dict get [::socketserver::socket info $port] $key
+}
+
+# sstest::clientProcess --
+#	Starts a tclsh of its own holding n connections to port, so that
+#	workers forked later by the test process do not inherit them (a
+#	copy would keep a connection open after the client closes it).
+#	It prints each connection's greeting line, then obeys lines on its
+#	stdin: "send I LINE" prints connection I's answer, "close I" closes
+#	it. Returns its channel (open |... r+, line-buffered); close it to
+#	end the process.
+proc sstest::clientProcess {port n} {
+    set script {
+	fconfigure stdout -buffering line
+	lassign $argv port n
+	for {set i 0} {$i < $n} {incr i} {
+	    set c($i) [socket 127.0.0.1 $port]
+	    fconfigure $c($i) -buffering line
+	    puts [gets $c($i)]
+	}
+	while {[gets stdin line] >= 0} {
+	    lassign $line what i text
+	    if {$what eq "close"} {
+		close $c($i)
+	    } else {
+		puts $c($i) $text
+		puts [gets $c($i)]
+	    }
+	}
+    }
+    set file [makeFile $script clientprocess.tcl]
+    set chan [open |[list [info nameofexecutable] $file $port $n] r+]
+    fconfigure $chan -buffering line
+    return $chan
+}
+
+# sstest::startExample --
+#	Runs examples/NAME with args in a tclsh of its own and waits (10 s at
+#	most) for the line in which it names its URL (scheme://addr:port/).
+#	Returns a dict: chan (its stdout and stderr), port, pid.
+proc sstest::startExample {name args} {
+    set file [file join [file dirname [file normalize [info script]]] \
+	    .. examples $name]
+    set chan [open |[list [info nameofexecutable] $file {*}$args 2>@1] r]
+    chan configure $chan -blocking 0 -buffering line
+    set key ::sstest::example[incr ::sstest::exampleSeq]
+    set $key ""
+    chan event $chan readable [list apply {{chan key} {
+	append $key [read $chan]
+	if {[eof $chan]} {
+	    chan event $chan readable {}
+	    append $key "\n<eof>"
+	}
+    }} $chan $key]
+    if {![sstest::waitUntil "\[regexp {://\[0-9.\]+:\\d+/} \[set $key\]\]" \
+	    10000]} {
+	error "example $name did not start: [set $key]"
+    }
+    regexp {://[0-9.]+:(\d+)/} [set $key] - port
+    dict create chan $chan port $port pid [pid $chan] output $key
+}
+
+# sstest::stopExample --
+#	SIGTERM (a graceful stop), then waits for its end (10 s at most, then
+#	SIGKILL). Returns 1 if it ended by itself, with its output last.
+proc sstest::stopExample {example} {
+    set key [dict get $example output]
+    catch {::kill SIGTERM [dict get $example pid]}
+    set ended [sstest::waitUntil "\[string match *<eof> \[set $key\]\]" 10000]
+    if {!$ended} {
+	catch {::kill SIGKILL [dict get $example pid]}
+    }
+    set chan [dict get $example chan]
+    chan configure $chan -blocking 1
+    catch {close $chan}
+    return $ended
 }

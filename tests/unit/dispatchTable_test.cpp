@@ -480,3 +480,126 @@ TEST(DispatchTable, CountsFollowALifecycle)
     EXPECT_EQ(table.ReadyCount(), 0u);
     EXPECT_EQ(table.Ack(b), std::optional<int>(1));
 }
+
+/*
+ * Credits: persistent workers (`client -concurrency N`).
+ */
+
+TEST(DispatchTable, CreditGivesThatManySends)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 3, 0));
+    EXPECT_EQ(table.TotalCredits(), 3u);
+    EXPECT_EQ(table.ReadyCount(), 1u);
+    for (int conn = 1; conn <= 3; conn++) {
+	ASSERT_EQ(table.TakeReady(), std::optional<WorkerId>(a));
+	table.Sent(a, conn);
+    }
+    EXPECT_EQ(table.TakeReady(), std::nullopt);	/* Backpressure. */
+    EXPECT_EQ(table.TotalCredits(), 0u);
+    EXPECT_EQ(table.ReadyCount(), 0u);
+    /* ACKs acknowledge in the order sent, and give no credit. */
+    EXPECT_EQ(table.Ack(a), std::optional<int>(1));
+    EXPECT_EQ(table.Ack(a), std::optional<int>(2));
+    EXPECT_EQ(table.Ack(a), std::optional<int>(3));
+    EXPECT_EQ(table.Ack(a), std::nullopt);
+    EXPECT_EQ(table.TotalCredits(), 0u);
+}
+
+TEST(DispatchTable, CreditIsRoomBeyondWhatWasAcknowledged)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 3, 0));
+    table.Sent(*table.TakeReady(), 1);
+    table.Sent(*table.TakeReady(), 2);
+    ASSERT_EQ(table.Ack(a), std::optional<int>(1));
+    /*
+     * The worker has taken 1, closed it, and says room 3: connection 2 is
+     * still on its way, so only 2 more may be sent.
+     */
+    ASSERT_TRUE(table.SetCredit(a, 3, 0));
+    EXPECT_EQ(table.TotalCredits(), 2u);
+    /* Room below what is on the way gives nothing, never a debt. */
+    ASSERT_TRUE(table.SetCredit(a, 0, 1));
+    EXPECT_EQ(table.TotalCredits(), 0u);
+    EXPECT_EQ(table.TakeReady(), std::nullopt);
+}
+
+TEST(DispatchTable, MostRoomFirstThenLongestReady)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    WorkerId b = table.AddWorker();
+    WorkerId c = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 2, 0));
+    ASSERT_TRUE(table.SetCredit(b, 3, 0));
+    ASSERT_TRUE(table.MarkReady(c));	/* One-shot: one credit. */
+    std::vector<WorkerId> order;
+    while (std::optional<WorkerId> id = table.TakeReady()) {
+	order.push_back(*id);
+	table.Sent(*id, 0);
+    }
+    EXPECT_EQ(order, (std::vector<WorkerId>{b, a, b, a, b, c}));
+}
+
+TEST(DispatchTable, HeldCountsAcknowledgedUntilTheNextCredit)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    WorkerId oneShot = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 2, 0));
+    ASSERT_TRUE(table.MarkReady(oneShot));
+    for (int i = 0; i < 3; i++) {
+	WorkerId id = *table.TakeReady();
+	table.Sent(id, i);
+	ASSERT_TRUE(table.Ack(id));
+    }
+    EXPECT_EQ(table.HeldCount(), 2u);	/* One-shot workers do not say. */
+    ASSERT_TRUE(table.SetCredit(a, 1, 1));	/* One closed. */
+    EXPECT_EQ(table.HeldCount(), 1u);
+    EXPECT_FALSE(table.RemoveWorker(a));
+    EXPECT_EQ(table.HeldCount(), 0u);
+}
+
+TEST(DispatchTable, ADeadWorkersUnacknowledgedGoBackInOrder)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 4, 0));
+    for (int conn = 1; conn <= 3; conn++) {
+	table.Sent(*table.TakeReady(), conn);
+    }
+    ASSERT_EQ(table.Ack(a), std::optional<int>(1));
+    table.PushPending(9);
+    EXPECT_TRUE(table.RemoveWorker(a));
+    EXPECT_EQ(table.TotalCredits(), 0u);
+    EXPECT_EQ(table.TakePending(), std::optional<int>(2));
+    EXPECT_EQ(table.TakePending(), std::optional<int>(3));
+    EXPECT_EQ(table.TakePending(), std::optional<int>(9));
+}
+
+TEST(DispatchTable, ReadyIsAViolationForAWorkerWithCredit)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 2, 0));
+    EXPECT_FALSE(table.MarkReady(a));
+    EXPECT_FALSE(table.SetCredit(a + 100, 1, 0));	/* Unknown worker. */
+}
+
+TEST(DispatchTable, AtMostkMaxInFlightTravelUnacknowledged)
+{
+    IntTable table;
+    WorkerId a = table.AddWorker();
+    ASSERT_TRUE(table.SetCredit(a, 1000000, 0));
+    EXPECT_EQ(table.TotalCredits(), socketserver::kMaxInFlight);
+    uint64_t sent = 0;
+    while (std::optional<WorkerId> id = table.TakeReady()) {
+	table.Sent(*id, static_cast<int>(sent++));
+    }
+    EXPECT_EQ(sent, socketserver::kMaxInFlight);
+    ASSERT_TRUE(table.Ack(a));		/* One taken: one more may go. */
+    EXPECT_EQ(table.TakeReady(), std::optional<WorkerId>(a));
+}

@@ -52,7 +52,10 @@ struct Recorder : Handshakes::Sink {
     void Joined(UniqueFd channel, int pid) override {
 	joined.emplace_back(std::move(channel), pid);
     }
-    void Failed(Failure why) override { failures.push_back(why); }
+    void Failed(Failure why, const std::string &) override
+    {
+	failures.push_back(why);
+    }
 };
 
 constexpr uint64_t kHeaderTag = uint64_t(1) << 56;

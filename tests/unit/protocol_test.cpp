@@ -179,10 +179,30 @@ TEST(Protocol, ParseRejectsWrongMagic)
 TEST(Protocol, ParseRejectsUnknownType)
 {
     Message got;
-    for (int type : {0, 7, 8, 0x7f, 0xff}) {
+    for (int type : {0, 8, 9, 0x7f, 0xff}) {
 	Message m = Message::Make(MsgType::Ready);
 	m.header.type = static_cast<MsgType>(type);
 	EXPECT_FALSE(ParseBytes(Wire(m), got)) << "type " << type;
+    }
+}
+
+TEST(Protocol, CreditRoundTripCarriesRoomAndOpen)
+{
+    Message sent = Message::MakeCredit(3, 7);
+    Message got;
+    ASSERT_TRUE(ParseBytes(Wire(sent), got));
+    EXPECT_EQ(got.header.type, MsgType::Credit);
+    EXPECT_EQ(got.Credit().room, 3u);
+    EXPECT_EQ(got.Credit().open, 7u);
+}
+
+TEST(Protocol, ParseRejectsACreditOfTheWrongSize)
+{
+    Message got;
+    for (size_t len : {size_t(0), size_t(4), size_t(9)}) {
+	Message m = Message::Make(MsgType::Credit);
+	m.textLen = len;
+	EXPECT_FALSE(ParseBytes(Wire(m), got)) << "length " << len;
     }
 }
 

@@ -90,6 +90,8 @@ proc wintest::writeFile {name text} {
 #		event loop: a connection sent to it is never received;
 #   fail	as serve, but the handler of the first connection raises an
 #		error (errorCode WINTEST FAIL) before it answers.
+#   concurrency	as serve, but armed once with -concurrency 2: it holds
+#		two connections at once and never calls client again.
 wintest::writeFile worker.tcl {
     package require socketserver 2
     lassign $argv path name mode
@@ -116,7 +118,12 @@ wintest::writeFile worker.tcl {
 	arm
     }
     proc arm {} {
-	::socketserver::socket client -connect $::path serve
+	if {$::mode ne "concurrency"} {
+	    ::socketserver::socket client -connect $::path serve
+	} elseif {![info exists ::armed]} {
+	    set ::armed 1
+	    ::socketserver::socket client -connect $::path -concurrency 2 serve
+	}
     }
     if {[catch arm msg opts]} {
 	puts [list error $msg [dict get $opts -errorcode]]
