@@ -276,3 +276,306 @@ proc sstest::kill {args} {
 	unset -nocomplain ::sstest::out($chan) ::sstest::ended($chan)
     }
 }
+
+# ===========================================================================
+# The harness of the worker suites (fault.test, fork.test, thread.test):
+# servers and their counters, reports from processes out of reach, clients
+# read later, connection storms, and remote children that run a server.
+# ===========================================================================
+
+# sstest::server --
+#	A server on a free port of 127.0.0.1. Returns the port.
+proc sstest::server {} {
+    ::socketserver::socket server -myaddr 127.0.0.1 0
+}
+
+# sstest::stat --
+#	One field of `info` for port.
+proc sstest::stat {port key} {
+    dict get [::socketserver::socket info $port] $key
+}
+
+# sstest::counts --
+#	The named fields of `info` for port, as a dict in that order.
+proc sstest::counts {port args} {
+    sstest::Fields [::socketserver::socket info $port] $args
+}
+
+proc sstest::Fields {info keys} {
+    set result {}
+    foreach key $keys {
+	dict set result $key [dict get $info $key]
+    }
+    return $result
+}
+
+# sstest::named --
+#	value with each given pid, port or thread id written as its name
+#	(whole words only), so that a -result, evaluated before -setup runs,
+#	can name them:  sstest::named $answers $child CHILD
+proc sstest::named {value args} {
+    foreach {number name} $args {
+	regsub -all "\\m$number\\M" $value $name value
+    }
+    return $value
+}
+
+# sstest::reportFile, sstest::report, sstest::awaitReport,
+# sstest::clearReports --
+#	How processes out of reach (forked children, workers of a remote
+#	child) tell the test something: a file in the test directory, written
+#	whole (rename) so it is never read half-written. awaitReport returns
+#	its contents, or "timeout".
+proc sstest::reportFile {name} {
+    file join [temporaryDirectory] report-$name
+}
+
+proc sstest::report {name value} {
+    set f [reportFile $name]
+    set ch [open $f.[pid] w]
+    puts -nonewline $ch $value
+    close $ch
+    file rename -force $f.[pid] $f
+}
+
+proc sstest::awaitReport {name {timeoutMs 10000}} {
+    set f [reportFile $name]
+    if {![sstest::waitUntil "\[file exists [list $f]\]" $timeoutMs]} {
+	return timeout
+    }
+    set ch [open $f]
+    set value [read $ch]
+    close $ch
+    return $value
+}
+
+proc sstest::clearReports {} {
+    file delete {*}[glob -nocomplain [reportFile *]]
+}
+
+# sstest::connect, sstest::finished, sstest::closeClients --
+#	Clients whose answers the test reads later: connect now; lines
+#	gather in ::sstest::got(chan), then "eof" (or "reset" on a read
+#	error). finished: whether every one of socks has ended.
+proc sstest::connect {port} {
+    set s [socket 127.0.0.1 $port]
+    fconfigure $s -blocking 0 -buffering line
+    set ::sstest::got($s) {}
+    fileevent $s readable [list sstest::ReadLines $s]
+    return $s
+}
+
+proc sstest::ReadLines {s} {
+    if {[catch {
+	while {[gets $s line] >= 0} {
+	    lappend ::sstest::got($s) $line
+	}
+    }]} {
+	lappend ::sstest::got($s) reset
+	fileevent $s readable {}
+	return
+    }
+    if {[eof $s]} {
+	lappend ::sstest::got($s) eof
+	fileevent $s readable {}
+    }
+}
+
+proc sstest::finished {socks} {
+    foreach s $socks {
+	if {[lindex $::sstest::got($s) end] ni {eof reset}} {
+	    return 0
+	}
+    }
+    return 1
+}
+
+proc sstest::closeClients {socks} {
+    foreach s $socks {
+	catch {close $s}
+	unset -nocomplain ::sstest::got($s)
+    }
+}
+
+# sstest::storm --
+#	Makes total connections to 127.0.0.1:port, at most concurrency at a
+#	time, driven by this thread's event loop; with -send 1 each client
+#	first sends "line N". Each keeps the first line of the answer ("eof"
+#	if none). Returns the answers in order of arrival, or what it has
+#	after -timeout ms (the caller's checks then fail), every socket
+#	closed.
+proc sstest::storm {port total concurrency args} {
+    variable storm
+    set opts [dict merge {-send 0 -timeout 20000} $args]
+    array unset storm
+    array set storm [list port $port total $total started 0 finished 0 \
+	    answers {} socks {} send [dict get $opts -send]]
+    set ::sstest::stormDone 0
+    for {set i 0} {$i < $concurrency} {incr i} {
+	StormConnect
+    }
+    if {$storm(total) > 0} {
+	sstest::vwaitFor sstest::stormDone [dict get $opts -timeout]
+    }
+    foreach s $storm(socks) {
+	catch {close $s}
+    }
+    return $storm(answers)
+}
+
+proc sstest::StormConnect {} {
+    variable storm
+    if {$storm(started) >= $storm(total)} {
+	return
+    }
+    set n [incr storm(started)]
+    if {[catch {socket 127.0.0.1 $storm(port)} s]} {
+	StormDone "connect failed: $s"
+	return
+    }
+    lappend storm(socks) $s
+    fconfigure $s -blocking 0 -buffering line
+    if {$storm(send)} {
+	puts $s "line $n"
+    }
+    fileevent $s readable [list sstest::StormRead $s]
+}
+
+proc sstest::StormRead {s} {
+    variable storm
+    if {[gets $s line] < 0} {
+	if {![eof $s]} {
+	    return
+	}
+	set line eof
+    }
+    close $s
+    set storm(socks) [lsearch -all -inline -not -exact $storm(socks) $s]
+    StormDone $line
+}
+
+proc sstest::StormDone {answer} {
+    variable storm
+    lappend storm(answers) $answer
+    if {[incr storm(finished)] >= $storm(total)} {
+	set ::sstest::stormDone 1
+    } else {
+	StormConnect
+    }
+}
+
+# sstest::pidsOf --
+#	The distinct first words of answers, sorted.
+proc sstest::pidsOf {answers} {
+    set pids {}
+    foreach a $answers {
+	lappend pids [lindex $a 0]
+    }
+    lsort -integer -unique $pids
+}
+
+# ---------------------------------------------------------------------------
+# Forked workers of this process (fork.test).
+# ---------------------------------------------------------------------------
+
+# sstest::ended, sstest::alive --
+#	Whether a child of this process has ended (exited or killed), and
+#	its contrary. Never block; a child that has ended is reaped and its
+#	Tclx status kept in ::sstest::status(pid).
+proc sstest::ended {pid} {
+    variable status
+    if {![info exists status($pid)]} {
+	set st [wait -nohang $pid]
+	if {$st eq ""} {
+	    return 0
+	}
+	set status($pid) $st
+    }
+    return 1
+}
+
+proc sstest::alive {pid} {
+    expr {![ended $pid]}
+}
+
+# Handlers run by the forked workers; each answers, closes and re-arms
+# (sstest::echoPid answers "pid address").
+
+# Answers what `info` says in the worker: accepted, workers, server pid.
+proc sstest::answerInfo {chan addr port} {
+    set i [::socketserver::socket info]
+    puts $chan "[dict get $i accepted] [dict get $i workers] [dict get $i pid]"
+    close $chan
+    ::socketserver::socket client sstest::answerInfo
+}
+
+# Answers "pid openFds" (the count includes chan itself).
+proc sstest::answerFds {chan addr port} {
+    puts $chan "[pid] [sstest::openFds]"
+    close $chan
+    ::socketserver::socket client sstest::answerFds
+}
+
+# Answers "pid", then leaves the process.
+proc sstest::answerAndExit {chan addr port} {
+    puts $chan [pid]
+    close $chan
+    exit 0
+}
+
+# A child's background errors go to a report named after it, so that
+# nothing reaches the test's output and a test can read them.
+proc sstest::childBgerror {msg options} {
+    report bgerror-[pid] [list $msg [dict get $options -errorcode]]
+}
+
+# Forked children's scripts start with this.
+set sstest::prologue {
+    interp bgerror {} sstest::childBgerror
+}
+
+# sstest::checkStorm --
+#	A storm's answers checked as a whole: how many, the first few that
+#	are not "pid 127.0.0.1", and whether exactly the given pids answered.
+proc sstest::checkStorm {answers pids} {
+    set bad [lsearch -all -inline -not -regexp $answers {^\d+ 127\.0\.0\.1$}]
+    list [llength $answers] [lrange $bad 0 4] \
+	    [expr {[pidsOf $answers] eq [lsort -integer $pids]}]
+}
+
+# ---------------------------------------------------------------------------
+# Worker threads of this process (thread.test).
+# ---------------------------------------------------------------------------
+
+# sstest::worker --
+#	Starts a thread that works for port: it answers each connection with
+#	its thread id and re-arms. Its background errors are sent to this
+#	thread, appended to ::sstest::threadErrors. Returns the thread id.
+proc sstest::worker {port} {
+    thread::create [string map [list @AUTOPATH@ [list $::auto_path] \
+	    @PORT@ $port @MAIN@ [thread::id]] {
+	set auto_path @AUTOPATH@
+	package require socketserver
+	proc answer {chan addr port} {
+	    puts $chan [thread::id]
+	    close $chan
+	    ::socketserver::socket client -port @PORT@ answer
+	}
+	interp bgerror {} [list apply {{msg options} {
+	    thread::send -async @MAIN@ [list lappend ::sstest::threadErrors \
+		    [list [thread::id] $msg [dict get $options -errorcode]]]
+	}}]
+	::socketserver::socket client -port @PORT@ answer
+	thread::wait
+    }]
+}
+
+# sstest::release --
+#	Ends threads and waits until they are gone.
+proc sstest::release {args} {
+    foreach t $args {
+	if {[thread::exists $t]} {
+	    thread::release -wait $t
+	}
+    }
+}
