@@ -579,3 +579,378 @@ proc sstest::release {args} {
 	}
     }
 }
+
+# ---------------------------------------------------------------------------
+# Remote children (fault.test): a child tclsh that runs a server and forks
+# its workers, so that a fault never touches the test process itself. It
+# takes Tcl scripts on its stdin and answers each with {code result}.
+# ---------------------------------------------------------------------------
+
+namespace eval ::sstest {
+    variable remotes {}		;# remote child's pipe -> its pid
+    variable load
+}
+
+testConstraint python3 [expr {[auto_execok python3] ne ""}]
+
+# sstest::fdLimit --
+#	This process's hard limit on open descriptors (Linux), or 0.
+proc sstest::fdLimit {} {
+    if {[catch {open /proc/self/limits} f]} {
+	return 0
+    }
+    set text [read $f]
+    close $f
+    if {[regexp -line {^Max open files\s+\S+\s+(\S+)} $text -> hard]} {
+	return [expr {$hard eq "unlimited" ? 1048576 : $hard}]
+    }
+    return 0
+}
+testConstraint manyFds [expr {[sstest::fdLimit] >= 2048}]
+
+# The remote child's line protocol, both ways: a script or a reply on one
+# line, its backslashes and newlines escaped. Defined here and in the child.
+set sstest::lineCodec {
+    proc encode {s} {string map {\\ \\\\ \n \\n} $s}
+    proc decode {s} {string map {\\n \n \\\\ \\} $s}
+}
+namespace eval ::sstest $sstest::lineCodec
+
+# The child's program: evaluates each line of stdin (a script, newlines
+# and backslashes escaped) at global level and answers {code result} on
+# one line. remote::spawn forks a worker that runs a script and then the
+# event loop; remote::report leaves a file the test reads.
+set sstest::remoteBoot [string map [list @CODEC@ [list $sstest::lineCodec]] {
+    package require socketserver 2
+    package require Tclx
+    namespace eval ::remote {
+	variable workers {}
+	variable reportDir [lindex $::argv 0]
+    }
+    namespace eval ::remote @CODEC@
+    proc ::remote::command {} {
+	if {[gets stdin line] < 0} {
+	    if {[eof stdin]} {
+		::remote::quit
+	    }
+	    return
+	}
+	set code [catch {uplevel #0 [decode $line]} result]
+	puts stdout [encode [list $code $result]]
+	flush stdout
+    }
+    proc ::remote::spawn {script} {
+	flush stdout
+	flush stderr
+	set pid [fork]
+	if {$pid == 0} {
+	    fileevent stdin readable {}
+	    foreach id [after info] {
+		after cancel $id
+	    }
+	    set ::remote::workers {}
+	    if {[catch {uplevel #0 $script} msg]} {
+		catch {puts stderr "worker [pid]: $msg"}
+		exit 1
+	    }
+	    after 60000 {exit 2}
+	    vwait ::remote::forever
+	    exit 0
+	}
+	lappend ::remote::workers $pid
+	return $pid
+    }
+    proc ::remote::report {name value} {
+	variable reportDir
+	set f [file join $reportDir report-$name]
+	set ch [open $f.[pid] w]
+	puts -nonewline $ch $value
+	close $ch
+	file rename -force $f.[pid] $f
+    }
+    proc ::remote::quit {} {
+	foreach pid $::remote::workers {
+	    catch {kill SIGKILL $pid}
+	    catch {wait $pid}
+	}
+	exit 0
+    }
+    # A handler: answers "pid ipaddr", closes, arms again. Errors writing
+    # to a client that has gone are the client's, not the worker's.
+    proc ::remote::echo {chan addr port} {
+	catch {
+	    puts $chan "[pid] $addr"
+	    close $chan
+	}
+	::socketserver::socket client ::remote::echo
+    }
+    fconfigure stdout -buffering line
+    fileevent stdin readable ::remote::command
+    after 120000 ::remote::quit
+    puts ready
+    vwait ::remote::forever
+}]
+
+
+# sstest::remote --
+#	Starts a child tclsh (its descriptor limit lowered or raised to
+#	maxFds if given) running sstest::remoteBoot. Returns its pipe.
+proc sstest::remote {{maxFds {}}} {
+    variable remotes
+    variable bootFile
+    if {![info exists bootFile]} {
+	set bootFile [makeFile $sstest::remoteBoot remote-boot.tcl]
+    }
+    set limit [expr {$maxFds eq "" ? "" : "ulimit -n $maxFds && "}]
+    set r [open |[list sh -c "${limit}exec \"\$0\" \"\$@\"" \
+	    [interpreter] $bootFile [temporaryDirectory] 2>@stderr] r+]
+    fconfigure $r -buffering line -blocking 0
+    dict set remotes $r [pid $r]
+    set first [ReadReply $r 10000]
+    if {$first ne "ready"} {
+	error "remote tclsh did not start: $first"
+    }
+    return $r
+}
+
+proc sstest::ReadReply {r timeoutMs} {
+    set ::sstest::reply ""
+    fileevent $r readable [list apply {{r} {
+	if {[gets $r line] >= 0} {
+	    set ::sstest::reply $line
+	} elseif {[eof $r]} {
+	    set ::sstest::reply "remote eof"
+	}
+    }} $r]
+    set line [sstest::vwaitFor sstest::reply $timeoutMs]
+    fileevent $r readable {}
+    return $line
+}
+
+# sstest::call --
+#	Evaluates script in the remote child; returns its result, or raises
+#	its error (or a timeout).
+proc sstest::call {r script {timeoutMs 10000}} {
+    puts $r [encode $script]
+    set reply [ReadReply $r $timeoutMs]
+    if {$reply in {timeout {remote eof}}} {
+	error "remote: $reply"
+    }
+    lassign [decode $reply] code result
+    if {$code} {
+	error "remote: $result"
+    }
+    return $result
+}
+
+# sstest::rpid --
+#	The remote child's process id.
+proc sstest::rpid {r} {
+    dict get $sstest::remotes $r
+}
+
+# sstest::stopRemote --
+#	Kills the remote child and every worker it forked (they are not our
+#	children: the child reaps them, or init does), and closes the pipe.
+proc sstest::stopRemote {r} {
+    variable remotes
+    if {![dict exists $remotes $r]} {
+	return
+    }
+    # Workers first: an armed worker that outlived its server would
+    # report the loss on stderr.
+    set pids {}
+    catch {set pids [call $r {set ::remote::workers} 2000]}
+    lappend pids [dict get $remotes $r]
+    foreach pid $pids {
+	catch {kill SIGKILL $pid}
+    }
+    catch {close $r}
+    dict unset remotes $r
+}
+
+proc sstest::stopAllRemotes {} {
+    variable remotes
+    foreach r [dict keys $remotes] {
+	stopRemote $r
+    }
+}
+
+# sstest::rinfo --
+#	A field of `info` in the remote child (the first server there).
+proc sstest::rinfo {r key} {
+    dict get [call $r {::socketserver::socket info}] $key
+}
+
+proc sstest::rcounts {r args} {
+    set i [call $r {::socketserver::socket info}]
+    set result {}
+    foreach key $args {
+	dict set result $key [dict get $i $key]
+    }
+    return $result
+}
+
+# sstest::figures --
+#	With FAULTTEST_FIGURES set in the environment, prints what a test
+#	measured (for doc/RELIABILITY.md); otherwise does nothing.
+proc sstest::figures {test figures} {
+    if {[info exists ::env(FAULTTEST_FIGURES)]} {
+	puts [outputChannel] "$test: $figures"
+    }
+}
+
+# sstest::measureFor --
+#	Runs the event loop for ms milliseconds: a measuring window (CPU
+#	time, failure counts), not a wait for something to happen.
+proc sstest::measureFor {ms} {
+    set ::sstest::window 0
+    after $ms {set ::sstest::window 1}
+    vwait ::sstest::window
+}
+
+# sstest::cpuTicks --
+#	User plus system CPU time of a process so far, in clock ticks
+#	(1/100 s on Linux), from /proc/PID/stat.
+proc sstest::cpuTicks {pid} {
+    set f [open /proc/$pid/stat]
+    set stat [read $f]
+    close $f
+    set fields [string range $stat [string last ")" $stat]+2 end]
+    expr {[lindex $fields 11] + [lindex $fields 12]}
+}
+
+# sstest::gone --
+#	Whether process pid has ended (it is not our child; /proc says).
+proc sstest::gone {pid} {
+    if {![file exists /proc/$pid/stat]} {
+	return 1
+    }
+    set f [open /proc/$pid/stat]
+    set stat [read $f]
+    close $f
+    expr {[lindex [string range $stat [string last ")" $stat]+2 end] 0]
+	    eq "Z"}
+}
+
+# sstest::load --
+#	Makes total connections to 127.0.0.1:port, concurrency at a time,
+#	from this process's event loop; each client sends nothing and reads
+#	to the end. Returns a dict: answered (got one line "pid 127.0.0.1"),
+#	bad (got something else), eof (closed with no line), reset (read
+#	error), failed (could not connect), unfinished (still open after
+#	timeoutMs), and pids: how many answers each pid gave.
+proc sstest::load {port total concurrency {timeoutMs 30000}} {
+    variable load
+    array unset load
+    array set load [list port $port total $total started 0 finished 0 \
+	    answered 0 eof 0 reset 0 failed 0 bad 0 pids {} socks {}]
+    set ::sstest::loadDone 0
+    for {set i 0} {$i < $concurrency} {incr i} {
+	LoadConnect
+    }
+    if {$total > 0} {
+	sstest::vwaitFor sstest::loadDone $timeoutMs
+    }
+    foreach s [dict keys $load(socks)] {
+	catch {close $s}
+    }
+    set result {}
+    foreach key {answered eof reset failed bad} {
+	dict set result $key $load($key)
+    }
+    dict set result unfinished [expr {$total - $load(finished)}]
+    dict set result pids [lsort -stride 2 -integer -index 0 $load(pids)]
+    return $result
+}
+
+proc sstest::LoadConnect {} {
+    variable load
+    if {$load(started) >= $load(total)} {
+	return
+    }
+    incr load(started)
+    if {[catch {socket -async 127.0.0.1 $load(port)} s]} {
+	LoadDone failed
+	return
+    }
+    dict set load(socks) $s {}
+    fconfigure $s -blocking 0 -buffering line
+    fileevent $s readable [list sstest::LoadRead $s]
+}
+
+proc sstest::LoadRead {s} {
+    variable load
+    if {[fconfigure $s -error] eq "connection refused"} {
+	set how failed
+    } elseif {[catch {gets $s line} n]} {
+	set how reset
+    } elseif {$n >= 0} {
+	dict lappend load(socks) $s $line
+	return
+    } elseif {![eof $s]} {
+	return
+    } else {
+	set lines [dict get $load(socks) $s]
+	if {[llength $lines] == 0} {
+	    set how eof
+	} elseif {[llength $lines] == 1
+		&& [regexp {^(\d+) 127\.0\.0\.1$} [lindex $lines 0] -> pid]} {
+	    dict incr load(pids) $pid
+	    set how answered
+	} else {
+	    set how bad
+	}
+    }
+    catch {close $s}
+    dict unset load(socks) $s
+    LoadDone $how
+}
+
+proc sstest::LoadDone {how} {
+    variable load
+    incr load($how)
+    if {[incr load(finished)] >= $load(total)} {
+	set ::sstest::loadDone 1
+    } else {
+	LoadConnect
+    }
+}
+
+# sstest::settle --
+#	Waits until remote child r's server is at rest: n workers armed,
+#	nothing pending, every accepted connection acknowledged. Returns 1,
+#	or 0 after timeoutMs.
+proc sstest::settle {r n {timeoutMs 10000}} {
+    sstest::waitUntil "\[sstest::AtRest $r $n\]" $timeoutMs
+}
+
+proc sstest::AtRest {r n} {
+    set i [call $r {::socketserver::socket info}]
+    expr {[dict get $i ready] == $n && [dict get $i pending] == 0
+	    && [dict get $i acked] == [dict get $i accepted]}
+}
+
+# sstest::countOf --
+#	How many answers pid gave, from load's pids dict.
+proc sstest::countOf {perPid pid} {
+    expr {[dict exists $perPid $pid] ? [dict get $perPid $pid] : 0}
+}
+
+# sstest::spawnEchoWorkers --
+#	Forks n echo workers in remote child r; returns their pids.
+proc sstest::spawnEchoWorkers {r n} {
+    set pids {}
+    for {set i 0} {$i < $n} {incr i} {
+	lappend pids [call $r {
+	    ::remote::spawn {::socketserver::socket client ::remote::echo}
+	}]
+    }
+    return $pids
+}
+
+# sstest::firstLine --
+#	One client: connect, read the first line ("eof"/"timeout").
+proc sstest::firstLine {port {timeoutMs 10000}} {
+    sstest::fetch $port 127.0.0.1 "" $timeoutMs
+}
