@@ -309,6 +309,15 @@ proc sstest::Fields {info keys} {
     return $result
 }
 
+# -match dict: the result is a dict of named findings, the expected one
+# written a finding a line. They match when both hold the same keys, in
+# the same order, each with the same value (compared as a string).
+proc sstest::dictMatch {expected actual} {
+    expr {![catch {dict size $actual}]
+	    && [list {*}$expected] eq [list {*}$actual]}
+}
+customMatch dict sstest::dictMatch
+
 # sstest::named --
 #	value with each given pid, port or thread id written as its name
 #	(whole words only), so that a -result, evaluated before -setup runs,
