@@ -772,7 +772,7 @@ proc sstest::stopRemote {r} {
     catch {set pids [call $r {set ::remote::workers} 2000]}
     lappend pids [dict get $remotes $r]
     foreach pid $pids {
-	catch {kill SIGKILL $pid}
+	catch {::kill SIGKILL $pid}
     }
     catch {close $r}
     dict unset remotes $r
