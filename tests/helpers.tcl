@@ -963,3 +963,372 @@ proc sstest::spawnEchoWorkers {r n} {
 proc sstest::firstLine {port {timeoutMs 10000}} {
     sstest::fetch $port 127.0.0.1 "" $timeoutMs
 }
+
+# ---------------------------------------------------------------------------
+# Spawn-mode pools (prefork_spawn.test): pools in this process (-signals 0)
+# whose workers are new tclsh processes joining through the control socket,
+# pools in a process of their own (the driver below) controlled over its
+# stdin and stdout, and what /proc says of their processes.
+# ---------------------------------------------------------------------------
+
+namespace eval ::sstest {
+    variable logged {}		;# what sstest::collectLog collected
+    variable askSeq 0
+    variable poolSeq 0
+
+    # The workers' code, given as -init: a spawned worker knows nothing
+    # else. The handler reads one line: "hang" and "slow MS" answer
+    # "pid PID" first; "noise" writes to stdout; "fail" and "exit"
+    # misbehave; "env" answers what the worker was given, "version" the
+    # ::version its -init set. Otherwise the answer is "ok PID ADDRESS".
+    variable poolInit {
+	proc answer {chan addr port} {
+	    chan configure $chan -translation lf -buffering line
+	    gets $chan line
+	    switch -- [lindex $line 0] {
+		hang {
+		    puts $chan "pid [pid]"
+		    after 600000
+		}
+		slow {
+		    puts $chan "pid [pid]"
+		    after [lindex $line 1]
+		}
+		noise {
+		    puts -nonewline stdout "noise from [pid]"
+		    puts stdout " and more"
+		}
+		fail {
+		    error "asked to fail"
+		}
+		exit {
+		    exit 5
+		}
+		version {
+		    puts $chan [list ok [pid] $::version]
+		    close $chan
+		    return
+		}
+		env {
+		    set v [package present socketserver]
+		    puts $chan [list [pid] $v \
+			    [lindex [package ifneeded socketserver $v] end] \
+			    $::argv0 $::argv $::socketserver::prefork::graceMs \
+			    [expr {![catch {package present Tclx}]}]]
+		    close $chan
+		    return
+		}
+	    }
+	    puts $chan "ok [pid] $addr"
+	    close $chan
+	}
+    }
+
+    # The program of sstest::poolProcess (written to a file on first use).
+    variable poolDriverScript {
+	# A spawn-mode pool in its own process. argv: pool options. stdin:
+	# scripts to evaluate, one per line; stdout: "ready INFO TCLX",
+	# then one line {code result} per script. End of file on stdin:
+	# hard stop, exit.
+	package require socketserver 2
+
+	proc control {} {
+	    if {[gets stdin line] < 0} {
+		if {[eof stdin]} {
+		    catch {$::pool stop -graceful 0}
+		    exit 0
+		}
+		return
+	    }
+	    set code [catch {uplevel #0 $line} result]
+	    puts [list $code $result]
+	}
+
+	chan configure stdout -buffering line
+	set pool [::socketserver::prefork -spawn 1 -myaddr 127.0.0.1 \
+		-handler answer {*}$argv]
+	puts [list ready [$pool info] [expr {![catch {package present Tclx}]}]]
+	chan configure stdin -blocking 0 -buffering line
+	chan event stdin readable control
+	vwait forever
+    }
+}
+
+# sstest::collectLog --
+#	A -log prefix for pools in this process: collects {level message}.
+
+proc sstest::collectLog {level message} {
+    lappend ::sstest::logged [list $level $message]
+}
+
+proc sstest::logMatching {pattern} {
+    set found {}
+    foreach entry $::sstest::logged {
+	if {[string match $pattern [lindex $entry 1]]} {
+	    lappend found $entry
+	}
+    }
+    return $found
+}
+
+# sstest::spawnPool --
+#	A spawn-mode pool in this process, its workers defined by
+#	::sstest::poolInit; waits until every worker is ready. Returns the pool.
+
+proc sstest::spawnPool {args} {
+    set ::sstest::logged {}
+    set pool [::socketserver::prefork -spawn 1 -signals 0 -myaddr 127.0.0.1 \
+	    -log sstest::collectLog -init $::sstest::poolInit \
+	    -handler answer {*}$args]
+    if {[catch {
+	sstest::waitOrFail "\[sstest::allReady $pool\]"
+    } msg opts]} {
+	$pool destroy
+	return -options $opts $msg
+    }
+    return $pool
+}
+
+proc sstest::allReady {pool} {
+    set i [$pool info]
+    expr {[llength [dict get $i pids]] == [dict get $i workers]
+	    && ![llength [dict get $i starting]]}
+}
+
+# sstest::waitOrFail --
+#	sstest::waitUntil that fails the test (an error) on timeout.
+
+proc sstest::waitOrFail {cond {timeoutMs 10000}} {
+    if {![sstest::waitUntil $cond $timeoutMs]} {
+	error "timed out after $timeoutMs ms waiting for: $cond"
+    }
+}
+
+# sstest::ask --
+#	One request to a pool: sends line, returns every line of the answer
+#	until end of file ("timeout" appended if it does not come).
+
+proc sstest::ask {port {line hello} {timeoutMs 10000}} {
+    set s [socket 127.0.0.1 $port]
+    chan configure $s -buffering line -blocking 0 -translation lf
+    puts $s $line
+    set key ::sstest::ask[incr ::sstest::askSeq]
+    set $key {}
+    set ${key}done 0
+    chan event $s readable [list apply {{s key} {
+	while {![catch {gets $s l} n] && $n >= 0} {
+	    lappend $key $l
+	}
+	if {[catch {eof $s} eof] || $eof} {
+	    set ${key}done 1
+	}
+    }} $s $key]
+    set done [sstest::vwaitFor [string range $key 2 end]done $timeoutMs]
+    close $s
+    set result [set $key]
+    unset $key ${key}done
+    if {$done eq "timeout"} {
+	lappend result timeout
+    }
+    return $result
+}
+
+# sstest::procState --
+#	{STATE PPID} of a process from /proc/PID/stat, or {} once it is gone
+#	(reaped). STATE Z: a zombie, dead but not reaped.
+
+proc sstest::procState {pid} {
+    if {[catch {
+	set f [open /proc/$pid/stat]
+	set text [read $f]
+	close $f
+    }]} {
+	return {}
+    }
+    lrange [string range $text [string last ")" $text]+2 end] 0 1
+}
+
+# sstest::running --
+#	1 while the process exists and is not a zombie.
+
+proc sstest::running {pid} {
+    set s [sstest::procState $pid]
+    expr {[llength $s] && [lindex $s 0] ni {Z X}}
+}
+
+# sstest::onlyWorkers --
+#	1 if, of the given processes, those that exist (zombies included)
+#	are exactly the pool's workers.
+
+proc sstest::onlyWorkers {pool pids} {
+    set workers [dict get [$pool info] pids]
+    foreach pid $pids {
+	if {([llength [sstest::procState $pid]] > 0) != ($pid in $workers)} {
+	    return 0
+	}
+    }
+    return 1
+}
+
+# sstest::zombies --
+#	The children of this process that are zombies.
+
+proc sstest::zombies {} {
+    set found {}
+    foreach dir [glob -nocomplain -directory /proc {[0-9]*}] {
+	set pid [file tail $dir]
+	lassign [sstest::procState $pid] state ppid
+	if {$ppid == [pid] && $state eq "Z"} {
+	    lappend found $pid
+	}
+    }
+    return $found
+}
+
+# sstest::killLeft --
+#	For -cleanup: kills whatever is left of the given processes.
+
+proc sstest::killLeft {pids} {
+    foreach pid $pids {
+	if {[sstest::running $pid]} {
+	    catch {exec kill -KILL $pid}
+	}
+    }
+}
+
+# ---------------------------------------------------------------------
+# Pools in a process of their own.
+# ---------------------------------------------------------------------
+
+# sstest::poolProcess --
+#	Starts the driver with pool options; waits for its first line.
+#	Returns a handle: dict chan pid port log tclx.
+
+proc sstest::poolProcess {args} {
+    variable poolDriver
+    variable poolDriverScript
+    if {![info exists poolDriver]} {
+	set poolDriver [makeFile $poolDriverScript pool-driver.tcl]
+    }
+    set log [makeFile {} prefork_spawn[incr ::sstest::poolSeq].log]
+    set chan [open |[list [info nameofexecutable] $poolDriver {*}$args \
+	    2> $log] r+]
+    chan configure $chan -buffering line -blocking 0
+    set ::sstest::poolLines($chan) {}
+    set ::sstest::poolEof($chan) 0
+    chan event $chan readable [list apply {{chan} {
+	while {![catch {gets $chan line} n] && $n >= 0} {
+	    lappend ::sstest::poolLines($chan) $line
+	}
+	if {[catch {eof $chan} eof] || $eof} {
+	    chan event $chan readable {}
+	    set ::sstest::poolEof($chan) 1
+	}
+    }} $chan]
+    set h [dict create chan $chan pid [pid $chan] log $log port 0]
+    set first [sstest::nextLine $h]
+    if {[lindex $first 0] ne "ready"} {
+	sstest::finishPool $h
+	error "the pool did not start: $first [sstest::logText $h]"
+    }
+    dict set h port [dict get [lindex $first 1] port]
+    dict set h tclx [lindex $first 2]
+    return $h
+}
+
+proc sstest::nextLine {h {timeoutMs 10000}} {
+    set chan [dict get $h chan]
+    if {![sstest::waitUntil "\[llength \$::sstest::poolLines($chan)\]
+	    || \$::sstest::poolEof($chan)" $timeoutMs]} {
+	return timeout
+    }
+    if {![llength $::sstest::poolLines($chan)]} {
+	return eof
+    }
+    set line [lindex $::sstest::poolLines($chan) 0]
+    set ::sstest::poolLines($chan) \
+	    [lrange $::sstest::poolLines($chan) 1 end]
+    return $line
+}
+
+# sstest::control --
+#	Evaluates script in the pool's process; returns its result.
+
+proc sstest::control {h script} {
+    puts [dict get $h chan] $script
+    set answer [sstest::nextLine $h]
+    if {[llength $answer] != 2} {
+	error "no answer from the pool: $answer"
+    }
+    lassign $answer code result
+    if {$code} {
+	error $result
+    }
+    return $result
+}
+
+# sstest::waitInfo --
+#	Polls the pool's info until expr (with $i the info dict) holds.
+#	Returns the info; an error on timeout.
+
+proc sstest::waitInfo {h expr {timeoutMs 10000}} {
+    set deadline [expr {[clock milliseconds] + $timeoutMs}]
+    while 1 {
+	set i [sstest::control $h {$pool info}]
+	if $expr {
+	    return $i
+	}
+	if {[clock milliseconds] > $deadline} {
+	    error "timed out waiting for the pool: $expr; info: $i"
+	}
+	sstest::waitUntil 0 50
+    }
+}
+
+# sstest::exited --
+#	Waits for the pool's process to end and reaps it. Returns its exit
+#	status ("killed" for a signal), or "timeout".
+
+proc sstest::exited {h {timeoutMs 10000}} {
+    set chan [dict get $h chan]
+    if {![sstest::waitUntil "\$::sstest::poolEof($chan)" $timeoutMs]} {
+	return timeout
+    }
+    chan configure $chan -blocking 1
+    set status 0
+    if {[catch {close $chan} msg opts]} {
+	set code [dict get $opts -errorcode]
+	switch -- [lindex $code 0] {
+	    CHILDSTATUS {set status [lindex $code 2]}
+	    CHILDKILLED {set status killed}
+	    default {set status $code}
+	}
+    }
+    unset -nocomplain ::sstest::poolLines($chan) ::sstest::poolEof($chan)
+    return $status
+}
+
+# sstest::finishPool --
+#	Cleanup: end of file on the pool's stdin makes it stop hard and
+#	exit; if it does not, kill it and the given workers.
+
+proc sstest::finishPool {h {pids {}}} {
+    set chan [dict get $h chan]
+    if {$chan ni [chan names]} {
+	sstest::killLeft $pids
+	return
+    }
+    catch {close $chan write}
+    if {[sstest::exited $h] eq "timeout"} {
+	catch {exec kill -KILL [dict get $h pid]}
+	sstest::exited $h 5000
+    }
+    sstest::killLeft $pids
+}
+
+proc sstest::logText {h} {
+    set f [open [dict get $h log]]
+    set text [read $f]
+    close $f
+    return $text
+}
