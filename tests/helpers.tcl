@@ -298,7 +298,7 @@ proc sstest::stat {port key} {
 # sstest::counts --
 #	The named fields of `info` for port, as a dict in that order.
 proc sstest::counts {port args} {
-    sstest::Fields [::socketserver::socket info $port] $args
+    Fields [::socketserver::socket info $port] $args
 }
 
 proc sstest::Fields {info keys} {
@@ -791,13 +791,11 @@ proc sstest::rinfo {r key} {
     dict get [call $r {::socketserver::socket info}] $key
 }
 
+# sstest::rcounts --
+#	The named fields of `info` in the remote child, as a dict in that
+#	order.
 proc sstest::rcounts {r args} {
-    set i [call $r {::socketserver::socket info}]
-    set result {}
-    foreach key $args {
-	dict set result $key [dict get $i $key]
-    }
-    return $result
+    Fields [call $r {::socketserver::socket info}] $args
 }
 
 # sstest::figures --
@@ -830,16 +828,11 @@ proc sstest::cpuTicks {pid} {
 }
 
 # sstest::gone --
-#	Whether process pid has ended (it is not our child; /proc says).
+#	Whether process pid has ended, reaped or a zombie (it need not be our
+#	child; /proc says, through sstest::procState below).
 proc sstest::gone {pid} {
-    if {![file exists /proc/$pid/stat]} {
-	return 1
-    }
-    set f [open /proc/$pid/stat]
-    set stat [read $f]
-    close $f
-    expr {[lindex [string range $stat [string last ")" $stat]+2 end] 0]
-	    eq "Z"}
+    set state [procState $pid]
+    expr {$state eq "" || [lindex $state 0] eq "Z"}
 }
 
 # sstest::load --
