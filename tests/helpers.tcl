@@ -278,9 +278,11 @@ proc sstest::kill {args} {
 }
 
 # ===========================================================================
-# The harness of the worker suites (fault.test, fork.test, thread.test):
-# servers and their counters, reports from processes out of reach, clients
-# read later, connection storms, and remote children that run a server.
+# The harness of the worker suites (fault.test, fork.test, thread.test,
+# prefork_spawn.test): servers and their counters, results that name what
+# they assert, reports from processes out of reach, clients read later,
+# connection storms, forked workers, worker threads, remote children that
+# run a server, and spawn-mode pools.
 # ===========================================================================
 
 # sstest::server --
