@@ -11,11 +11,11 @@
 #	-init, -maxrequests, the tunables, argv0 and argv). The bootstrap
 #	loads the package and calls SpawnedWorker, which runs the same worker
 #	code as a fork: the status lines below go to the worker's stdout, the
-#	control lines come on its stdin. Anything else the worker writes to stdout goes to its
-#	stderr, which is the supervisor's. A worker is reaped by closing its
-#	channel (blocking: the close returns the exit status), once its
-#	stdout has reached end of file and, on Linux, /proc says it is a
-#	zombie; killed with `kill -KILL` (Unix) or `taskkill /F` (Windows).
+#	control lines come on its stdin. Anything else the worker writes to
+#	stdout goes to its stderr, which is the supervisor's. A worker is
+#	reaped by closing its channel (blocking: the close returns the exit
+#	status), once its stdout has reached end of file and, on Linux,
+#	/proc says it is a zombie; killed with `kill -KILL` (Unix) or `taskkill /F` (Windows).
 #
 #	Supervisor and worker talk through two pipes per worker (spawn mode:
 #	the worker's stdout and stdin):
