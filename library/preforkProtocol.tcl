@@ -15,7 +15,8 @@
 #	stdout goes to its stderr, which is the supervisor's. A worker is
 #	reaped by closing its channel (blocking: the close returns the exit
 #	status), once its stdout has reached end of file and, on Linux,
-#	/proc says it is a zombie; killed with `kill -KILL` (Unix) or `taskkill /F` (Windows).
+#	/proc says it is a zombie; killed with `kill -KILL` (Unix) or
+#	`taskkill /F` (Windows).
 #
 #	Supervisor and worker talk through two pipes per worker (spawn mode:
 #	the worker's stdout and stdin):
