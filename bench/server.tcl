@@ -63,12 +63,20 @@ switch -- $handlerKind {
 
 # serve --
 #	The handler all Tcl peers share: read the request head (blocking, as
-#	a simple prefork handler would), do the handler's work, answer,
-#	close. A client that went away is counted, not raised.
+#	a simple prefork handler would), then answer.
 proc serve {chan addr port} {
-    if {[catch {
+    set read [expr {![catch {
 	fconfigure $chan -translation {auto lf} -buffering full
 	while {[gets $chan line] > 0} {}
+    }]}]
+    answer $chan $read
+}
+
+# answer --
+#	Once the request head is read (read: it could be): do the handler's
+#	work, answer, close. A client that went away is counted, not raised.
+proc answer {chan read} {
+    if {!$read || [catch {
 	work
 	puts -nonewline $chan $::response
 	close $chan
@@ -81,8 +89,8 @@ proc serve {chan addr port} {
 
 # serveEvent --
 #	The event-driven handler: read the request head from readable
-#	fileevents on a non-blocking channel, then answer and close as serve
-#	does, then evaluate done (arming again, for socketserver).
+#	fileevents on a non-blocking channel, then answer, then evaluate
+#	done (arming again, for socketserver).
 proc serveEvent {done chan addr port} {
     fconfigure $chan -blocking 0 -translation {auto lf} -buffering full
     fileevent $chan readable [list readHead $chan $done]
@@ -96,15 +104,7 @@ proc readHead {chan done} {
     if {$n < 0 && ![eof $chan]} {
 	return		;# the rest of the head has not arrived yet
     }
-    if {$n < 0 || [catch {
-	work
-	puts -nonewline $chan $::response
-	close $chan
-    }]} {
-	catch {close $chan}
-	incr ::failed
-    }
-    incr ::served
+    answer $chan [expr {$n >= 0}]
     uplevel #0 $done
 }
 
