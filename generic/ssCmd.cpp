@@ -340,7 +340,7 @@ ForgetLogInterp(ClientData clientData, Tcl_Interp *)
 int
 SetLogTarget(Tcl_Interp *interp, Tcl_Obj *cmd, ServerOptions &o)
 {
-    int length;
+    Tcl_Size length;
     if (Tcl_ListObjLength(interp, cmd, &length) != TCL_OK) {
 	return TCL_ERROR;
     }
