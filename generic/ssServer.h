@@ -88,7 +88,7 @@ enum class LogKind { Accept, Proxy, Control, Registration, Worker };
  * JOIN) to its Handshakes, which gives them back finished through the
  * Sink interface.
  */
-class Server : private Handshakes::Sink {
+class Server final : private Handshakes::Sink {
     struct PassKey {};
 public:
     Server(PassKey, const ServerOptions &options);

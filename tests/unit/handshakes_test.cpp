@@ -41,7 +41,7 @@ namespace {
 using Failure = Handshakes::Failure;
 
 /* Records what Handshakes gives back. */
-struct Recorder : Handshakes::Sink {
+struct Recorder final : Handshakes::Sink {
     std::vector<PendingConn> conns;
     std::vector<std::pair<UniqueFd, int>> joined;
     std::vector<Failure> failures;
